@@ -1,0 +1,76 @@
+"""Opening the application (database, texts, services) and running it with long polling."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, timedelta
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.clock import Clock, SystemClock
+from bot.config import Config, require_token
+from bot.storage import updates as update_store
+from bot.storage.db import Database
+from bot.telegram.deps import WorkflowData, build_workflow_data
+from bot.telegram.dispatcher import build_bot, build_dispatcher
+from bot.telegram.sessions import PollingSession
+from bot.texts import Texts
+
+log = logging.getLogger(__name__)
+PROCESSED_UPDATES_KEPT = timedelta(days=14)
+
+
+@asynccontextmanager
+async def open_application(config: Config, clock: Clock) -> AsyncIterator[WorkflowData]:
+    """The database migrated, the texts checked, the services built; closed cleanly on exit."""
+    texts = Texts.load(config.shop.default_language)
+    db = await Database.open(Path(config.database.path), config.database.busy_timeout_ms)
+    try:
+        applied = await db.migrate()
+        for migration in applied:
+            log.info("applied migration %04d_%s", migration.version, migration.name)
+        yield build_workflow_data(config, clock, db, texts)
+    finally:
+        await db.close()
+
+
+def build_scheduler(data: WorkflowData) -> AsyncIOScheduler:
+    """Jobs keep no state of their own: everything they need is read from the database when they run."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+
+    async def prune_processed_updates() -> None:
+        removed = await update_store.prune(data["db"], data["clock"].now() - PROCESSED_UPDATES_KEPT)
+        log.info("pruned %d processed-update records", removed)
+
+    scheduler.add_job(
+        prune_processed_updates,
+        "interval",
+        hours=24,
+        id="prune-processed-updates",
+        coalesce=True,
+        max_instances=1,
+    )
+    return scheduler
+
+
+async def run_bot(config: Config, clock: Clock | None = None) -> None:
+    """Long polling until SIGINT/SIGTERM; running updates finish and the database closes cleanly."""
+    token = require_token(config)
+    async with open_application(config, clock or SystemClock()) as data:
+        dispatcher = build_dispatcher(data)
+        bot = build_bot(token, PollingSession(config.telegram.api_base))
+        scheduler = build_scheduler(data)
+        scheduler.start()
+        try:
+            await dispatcher.start_polling(
+                bot,
+                polling_timeout=config.telegram.polling_timeout,
+                handle_signals=True,
+                close_bot_session=True,
+            )
+        finally:
+            scheduler.shutdown(wait=False)
+    log.info("stopped cleanly")

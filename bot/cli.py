@@ -1,0 +1,74 @@
+"""`retention-bot`: run, migrate, demo, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from bot.storage.db import Database, SchemaError
+from bot.texts import TextsError
+
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="retention-bot", description="A Telegram bot that brings customers back."
+    )
+    parser.add_argument(
+        "--config", type=Path, default=Path("config.toml"), help="TOML file (default: config.toml)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="run the bot with long polling (BOT_TOKEN from the environment)")
+    commands.add_parser("migrate", help="bring the database schema up to date and exit")
+    commands.add_parser("check-config", help="validate the configuration file and exit")
+    demo = commands.add_parser("demo", help="a terminal chat with a demo shop: no token, no network")
+    demo.add_argument("--db", type=Path, default=None, help="keep the demo database in this file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+            return asyncio.run(run_demo(args.db))
+        config = load_config(args.config)
+        if args.command == "check-config":
+            print(f"{args.config}: OK")
+            return 0
+        if args.command == "migrate":
+            return asyncio.run(_migrate(config))
+        from bot.app import run_bot
+
+        asyncio.run(run_bot(config))
+        return 0
+    except (ConfigError, SchemaError, TextsError) as exc:
+        print(f"retention-bot: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+async def _migrate(config: Config) -> int:
+    db = await Database.open(Path(config.database.path), config.database.busy_timeout_ms)
+    try:
+        applied = await db.migrate()
+    finally:
+        await db.close()
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied)
+    print(f"{config.database.path}: " + (f"applied {names}" if applied else "up to date"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

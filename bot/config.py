@@ -1,0 +1,213 @@
+"""Typed configuration read once from TOML at the edge; the rest of the code trusts it.
+
+Every problem is reported as one line naming the key, e.g. ``[shop] timezone: unknown time zone 'Mars/Base'``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale
+from babel.numbers import UnknownCurrencyError, get_currency_name
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot import SUPPORTED_LANGUAGES
+
+TELEGRAM_API_BASE = "https://api.telegram.org"
+TOKEN_ENV = "BOT_TOKEN"
+
+Language = Literal["ru", "uk", "en"]
+TelegramId = Annotated[int, Field(gt=0)]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file, key and problem."""
+
+
+class _Section(BaseModel):
+    # A misspelt key must not be silently ignored: it would leave a default the owner thinks they changed.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TelegramConfig(_Section):
+    token: str = ""
+    api_base: str = TELEGRAM_API_BASE
+    polling_timeout: int = Field(default=30, ge=1, le=50)
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+
+class DatabaseConfig(_Section):
+    path: str = "retention.sqlite3"
+    busy_timeout_ms: int = Field(default=5000, ge=0)
+
+
+class ShopConfig(_Section):
+    name: str = "Our shop"
+    timezone: str = "Europe/Kyiv"
+    currency: str = "UAH"
+    default_language: Language = "uk"
+    # Region used to read phone numbers written without a country code (ISO 3166 alpha-2).
+    phone_region: str = "UA"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Kyiv')") from None
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        try:
+            get_currency_name(value, locale="en")
+        except UnknownCurrencyError:
+            raise ValueError(f"unknown currency {value!r} (use an ISO 4217 code like 'UAH')") from None
+        if len(value) != 3 or not value.isupper():
+            raise ValueError(f"unknown currency {value!r} (use an ISO 4217 code like 'UAH')")
+        return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in Locale("en").territories or len(value) != 2:
+            raise ValueError(f"unknown region {value!r} (use an ISO 3166 code like 'UA')")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class StaffConfig(_Section):
+    # Numeric Telegram user ids only: usernames can be changed or taken over, ids cannot.
+    owners: list[TelegramId] = Field(default_factory=list)
+    staff: list[TelegramId] = Field(default_factory=list)
+
+    def is_staff(self, user_id: int) -> bool:
+        return user_id in self.owners or user_id in self.staff
+
+    def is_owner(self, user_id: int) -> bool:
+        return user_id in self.owners
+
+    @property
+    def everyone(self) -> list[int]:
+        return sorted(set(self.owners) | set(self.staff))
+
+
+class ConsentConfig(_Section):
+    # Recorded with every consent; bump it whenever the consent wording in templates/*/bot.ftl changes.
+    text_version: str = Field(default="1", min_length=1)
+
+
+class MarketingConfig(_Section):
+    # Promised to customers in the consent text and enforced by the nudge engine.
+    max_per_7_days: int = Field(default=1, ge=0)
+    max_per_30_days: int = Field(default=3, ge=0)
+
+    @model_validator(mode="after")
+    def _month_holds_week(self) -> MarketingConfig:
+        if self.max_per_30_days < self.max_per_7_days:
+            raise ValueError("max_per_30_days must be at least max_per_7_days")
+        return self
+
+
+class LoyaltyConfig(_Section):
+    # Tiers are earned by activity over the last 12 months.
+    tier_basis: Literal["purchases", "spend"] = "purchases"
+    # Thresholds: a count of purchases, or spend in whole currency units, depending on tier_basis.
+    regular_from: int = Field(default=3, ge=1)
+    loyal_from: int = Field(default=10, ge=1)
+    points_expire_months: int = Field(default=12, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LoyaltyConfig:
+        if self.loyal_from <= self.regular_from:
+            raise ValueError("loyal_from must be greater than regular_from")
+        return self
+
+
+class Config(_Section):
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    shop: ShopConfig = Field(default_factory=ShopConfig)
+    staff: StaffConfig = Field(default_factory=StaffConfig)
+    consent: ConsentConfig = Field(default_factory=ConsentConfig)
+    marketing: MarketingConfig = Field(default_factory=MarketingConfig)
+    loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
+
+
+assert set(SUPPORTED_LANGUAGES) == {"ru", "uk", "en"}
+
+
+def _describe(error: Any) -> str:
+    loc = [str(part) for part in error["loc"]]
+    section, key = (loc[0], ".".join(loc[1:])) if len(loc) > 1 else ("", ".".join(loc))
+    where = f"[{section}] {key}" if section and key else (f"[{section}]" if section else key or "(top level)")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        problem = "unknown key (see config.example.toml for the keys there are)"
+    elif kind == "missing":
+        problem = "missing"
+    elif kind.endswith("_type") or kind in {"int_parsing", "string_type"}:
+        got = error.get("input")
+        problem = f"{error['msg'].lower()}, got {got!r}"
+    else:
+        problem = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {problem}"
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> Config:
+    """Validate a TOML document; raise ConfigError with one line per problem."""
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {_describe(err)}" for err in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+    return apply_environment(config)
+
+
+def apply_environment(config: Config) -> Config:
+    """Secrets come from the environment: BOT_TOKEN wins over [telegram] token."""
+    token = os.environ.get(TOKEN_ENV)
+    if token:
+        return config.model_copy(update={"telegram": config.telegram.model_copy(update={"token": token})})
+    return config
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (copy config.example.toml to start)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, str(path))
+
+
+def require_token(config: Config) -> str:
+    token = config.telegram.token
+    if not token:
+        raise ConfigError(f"[telegram] token: missing (set the {TOKEN_ENV} environment variable)")
+    head, _, tail = token.partition(":")
+    if not head.isdigit() or not tail:
+        raise ConfigError("[telegram] token: does not look like a bot token ('<digits>:<secret>')")
+    return token

@@ -1,0 +1,1 @@
+"""SQLite storage: one module per table group owns its SQL."""

@@ -1,0 +1,159 @@
+"""SQL for `customers`, `consent_events` and `erasures`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.clock import from_db, to_db
+from bot.models import ConsentAction, ConsentEvent, ConsentState, Customer, TelegramProfile
+from bot.storage.db import Database, Row
+
+
+def _customer(row: Row) -> Customer:
+    return Customer(
+        user_id=row["user_id"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        username=row["username"],
+        telegram_language=row["telegram_language"],
+        language=row["language"],
+        consent=ConsentState(row["consent"]),
+        consent_at=from_db(row["consent_at"]) if row["consent_at"] else None,
+        reachable=bool(row["reachable"]),
+        created_at=from_db(row["created_at"]),
+    )
+
+
+async def get(db: Database, user_id: int) -> Customer | None:
+    row = await db.fetch_one("SELECT * FROM customers WHERE user_id = ?", (user_id,))
+    return _customer(row) if row else None
+
+
+async def find_by_username(db: Database, username: str) -> Customer | None:
+    row = await db.fetch_one(
+        "SELECT * FROM customers WHERE lower(username) = lower(?)", (username.removeprefix("@"),)
+    )
+    return _customer(row) if row else None
+
+
+async def get_language(db: Database, user_id: int) -> str | None:
+    value = await db.fetch_value("SELECT language FROM customers WHERE user_id = ?", (user_id,))
+    return str(value) if value else None
+
+
+async def upsert_profile(db: Database, profile: TelegramProfile, now: datetime) -> Customer:
+    """Create the customer on first contact, refresh name/username/language on later ones."""
+    stamp = to_db(now)
+    async with db.transaction() as conn:
+        await conn.execute(
+            """
+            INSERT INTO customers (user_id, first_name, last_name, username, telegram_language,
+                                   created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (user_id) DO UPDATE SET
+                first_name = excluded.first_name,
+                last_name = excluded.last_name,
+                username = excluded.username,
+                telegram_language = excluded.telegram_language,
+                reachable = 1,
+                unreachable_since = NULL,
+                updated_at = excluded.updated_at
+            """,
+            (
+                profile.user_id,
+                profile.first_name,
+                profile.last_name,
+                profile.username,
+                profile.language_code,
+                stamp,
+                stamp,
+            ),
+        )
+    customer = await get(db, profile.user_id)
+    assert customer is not None
+    return customer
+
+
+async def set_language(db: Database, user_id: int, language: str, now: datetime) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE customers SET language = ?, updated_at = ? WHERE user_id = ?",
+            (language, to_db(now), user_id),
+        )
+
+
+async def record_consent(
+    db: Database, user_id: int, action: ConsentAction, text_version: str, source: str, now: datetime
+) -> None:
+    """The event and the customer's current state change together or not at all."""
+    state = ConsentState(action.value)
+    stamp = to_db(now)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO consent_events (user_id, action, text_version, source, at) VALUES (?, ?, ?, ?, ?)",
+            (user_id, action.value, text_version, source, stamp),
+        )
+        await conn.execute(
+            "UPDATE customers SET consent = ?, consent_at = ?, updated_at = ? WHERE user_id = ?",
+            (state.value, stamp, stamp, user_id),
+        )
+
+
+async def consent_history(db: Database, user_id: int) -> list[ConsentEvent]:
+    rows = await db.fetch_all(
+        "SELECT action, text_version, source, at FROM consent_events WHERE user_id = ? ORDER BY at, id",
+        (user_id,),
+    )
+    return [
+        ConsentEvent(ConsentAction(r["action"]), r["text_version"], r["source"], from_db(r["at"]))
+        for r in rows
+    ]
+
+
+async def mark_unreachable(db: Database, user_id: int, now: datetime) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE customers SET reachable = 0, unreachable_since = ?, updated_at = ? WHERE user_id = ?",
+            (to_db(now), to_db(now), user_id),
+        )
+
+
+async def erase(db: Database, user_id: int, now: datetime) -> bool:
+    """Delete the person and their consent trail, unlink and strip their loyalty account; keep a count.
+
+    The account keeps its card code and ledger without name or phone: the shop's books stay whole and
+    nothing left identifies the person. Returns False when there was nothing to erase.
+    """
+    async with db.transaction() as conn:
+        cursor = await conn.execute("SELECT COUNT(*) FROM consent_events WHERE user_id = ?", (user_id,))
+        count_row = await cursor.fetchone()
+        events = int(count_row[0]) if count_row else 0
+        cursor = await conn.execute(
+            "UPDATE loyalty_accounts SET name = NULL, phone = NULL, user_id = NULL, linked_at = NULL "
+            "WHERE user_id = ?",
+            (user_id,),
+        )
+        had_account = cursor.rowcount > 0
+        cursor = await conn.execute("DELETE FROM customers WHERE user_id = ?", (user_id,))
+        if cursor.rowcount == 0:
+            return False
+        await conn.execute(
+            "INSERT INTO erasures (at, consent_events, had_account) VALUES (?, ?, ?)",
+            (to_db(now), events, int(had_account)),
+        )
+    return True
+
+
+async def counts(db: Database) -> dict[str, int]:
+    row = await db.fetch_one(
+        """
+        SELECT COUNT(*) AS customers,
+               COALESCE(SUM(consent = 'granted'), 0) AS opted_in,
+               COALESCE(SUM(reachable = 1), 0) AS reachable,
+               (SELECT COUNT(*) FROM loyalty_accounts WHERE user_id IS NOT NULL) AS linked,
+               (SELECT COUNT(*) FROM erasures) AS erased
+        FROM customers
+        """
+    )
+    assert row is not None
+    return {key: int(row[key]) for key in row.keys()}  # noqa: SIM118 - sqlite3.Row iterates values

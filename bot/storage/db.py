@@ -1,0 +1,169 @@
+"""The SQLite file: connections, durability settings, transactions and migrations.
+
+One writer connection guarded by a lock (SQLite has a single writer anyway, and an aiosqlite connection
+shared by coroutines must not interleave two transactions), and one reader connection: in WAL mode it
+reads the last committed state without waiting for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.resources import resource_dir
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class SchemaError(Exception):
+    """The database cannot be used with this version of the code."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(folder: Path | None = None) -> list[Migration]:
+    folder = folder or resource_dir("migrations")
+    found: list[Migration] = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix != ".sql":
+            continue
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise SchemaError(f"{path}: migration files are named NNNN_name.sql")
+        found.append(Migration(int(match[1]), match[2], path.read_text("utf-8")))
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise SchemaError(f"{folder}: migrations must be numbered 0001, 0002, … without gaps, got {versions}")
+    return found
+
+
+Row = sqlite3.Row
+
+
+class Database:
+    """An open SQLite file. Use `transaction()` for writes and `fetch_*` for reads."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, busy_timeout_ms: int = 5000) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, busy_timeout_ms)
+        # WAL lets the reader see committed data while a write is under way; it is a property of the file.
+        await _pragma(writer, "journal_mode=WAL")
+        reader = await _connect(path, busy_timeout_ms)
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await self._reader.close()
+            # A clean close checkpoints the WAL into the main file.
+            await self._writer.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT on the writer connection; ROLLBACK on any exception."""
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.rollback()
+                raise
+            await self._writer.commit()
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        async with self._reader.execute(sql, params) as cursor:
+            row: Row | None = await cursor.fetchone()
+            return row
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self._reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else row[0]
+
+    # -- migrations ---------------------------------------------------------------------------------
+
+    async def applied_versions(self) -> list[int]:
+        exists = await self.fetch_value(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        )
+        if not exists:
+            return []
+        rows = await self.fetch_all("SELECT version FROM schema_migrations ORDER BY version")
+        return [int(r[0]) for r in rows]
+
+    async def migrate(self, migrations: Iterable[Migration] | None = None) -> list[Migration]:
+        """Apply the migrations this database lacks, each in its own transaction; return those applied."""
+        known = list(migrations) if migrations is not None else load_migrations()
+        applied = await self.applied_versions()
+        newest_known = known[-1].version if known else 0
+        if applied and applied[-1] > newest_known:
+            raise SchemaError(
+                f"{self.path}: the database is at schema version {applied[-1]}, newer than this code "
+                f"knows ({newest_known}); upgrade retention-bot instead of running an older version on it"
+            )
+        done: list[Migration] = []
+        async with self._write_lock:
+            await self._writer.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            await self._writer.commit()
+            for migration in known:
+                if migration.version in applied:
+                    continue
+                stamp = datetime.now(UTC).isoformat(timespec="seconds")
+                record = (
+                    "INSERT INTO schema_migrations (version, name, applied_at) "
+                    f"VALUES ({migration.version}, '{migration.name}', '{stamp}');"
+                )
+                # executescript runs statements as written, so the BEGIN … COMMIT around the file
+                # makes the migration and its record one transaction.
+                try:
+                    await self._writer.executescript(f"BEGIN IMMEDIATE;\n{migration.sql}\n;{record}\nCOMMIT;")
+                except sqlite3.Error as exc:
+                    await self._writer.rollback()
+                    raise SchemaError(
+                        f"migration {migration.version:04d}_{migration.name}.sql: {exc}"
+                    ) from exc
+                done.append(migration)
+        return done
+
+
+async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
+    # isolation_level=None: transactions are begun explicitly, never implicitly by the driver.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await _pragma(conn, f"busy_timeout={int(busy_timeout_ms)}")
+    await _pragma(conn, "foreign_keys=ON")
+    # FULL: a commit is on disk before it returns, so a recorded consent survives a power cut.
+    await _pragma(conn, "synchronous=FULL")
+    return conn
+
+
+async def _pragma(conn: aiosqlite.Connection, setting: str) -> None:
+    # Read the answer to the end: an unfinished statement would keep the file locked.
+    async with conn.execute(f"PRAGMA {setting}") as cursor:
+        await cursor.fetchall()

@@ -1,0 +1,1 @@
+"""The aiogram side of the core: dependencies, middlewares, keyboards, sessions, dispatcher, polling."""

@@ -1,0 +1,18 @@
+"""Callback data of inline buttons. Short prefixes: Telegram allows 64 bytes in all."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class ConsentAnswer(CallbackData, prefix="consent"):
+    granted: bool
+    source: str  # where the conversation began (deep-link payload), recorded with the decision
+
+
+class ForgetAnswer(CallbackData, prefix="forget"):
+    confirmed: bool
+
+
+class LanguageChoice(CallbackData, prefix="lang"):
+    code: str

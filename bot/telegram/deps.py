@@ -1,0 +1,69 @@
+"""What the dispatcher injects into handlers, by name (aiogram workflow data), and how it is built."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.services.customers import CustomerService
+from bot.services.loyalty import LoyaltyService
+from bot.services.staff import StaffService
+from bot.storage.db import Database
+from bot.texts import Texts, Translator
+
+
+class WorkflowData(TypedDict):
+    """Given to `Dispatcher(**data)`; handlers ask for any of these by parameter name."""
+
+    config: Config
+    clock: Clock
+    db: Database
+    texts: Texts
+    customers: CustomerService
+    loyalty: LoyaltyService
+    staff: StaffService
+    in_flight: InFlight
+
+
+class PerUpdateData(TypedDict):
+    """Added for every update by `LocaleMiddleware`."""
+
+    tr: Translator
+    is_staff: bool
+
+
+@dataclass
+class InFlight:
+    """Counts updates being handled, so shutdown can wait for them before closing the database."""
+
+    count: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.idle.set()
+
+
+def build_workflow_data(config: Config, clock: Clock, db: Database, texts: Texts) -> WorkflowData:
+    loyalty = LoyaltyService(db, clock, config)
+    return WorkflowData(
+        config=config,
+        clock=clock,
+        db=db,
+        texts=texts,
+        customers=CustomerService(db, clock, config),
+        loyalty=loyalty,
+        staff=StaffService(db, config, loyalty),
+        in_flight=InFlight(),
+    )

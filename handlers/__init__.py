@@ -1,0 +1,20 @@
+"""aiogram routers only: parse, call a service from bot/, reply. The order of `all_routers` matters."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from handlers import account, consent, errors, fallback, help, language, staff
+
+
+def all_routers() -> list[Router]:
+    """Fresh routers for one dispatcher, most specific first."""
+    return [
+        errors.get_router(),  # error handlers only; sees exceptions from every router below
+        staff.get_router(),  # before the customer routers: staff commands are filtered by numeric id
+        consent.get_router(),
+        account.get_router(),
+        language.get_router(),
+        help.get_router(),
+        fallback.get_router(),  # catch-all: unknown commands and free text; must stay last
+    ]
