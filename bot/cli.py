@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(run_bot(config))
         return 0
     except (ConfigError, SchemaError, TextsError) as exc:
-        print(f"retention-bot: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"retention-bot: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

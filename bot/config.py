@@ -153,8 +153,11 @@ assert set(SUPPORTED_LANGUAGES) == {"ru", "uk", "en"}
 
 
 def _describe(error: Any) -> str:
-    loc = [str(part) for part in error["loc"]]
-    section, key = (loc[0], ".".join(loc[1:])) if len(loc) > 1 else ("", ".".join(loc))
+    loc = list(error["loc"])
+    section = str(loc[0]) if len(loc) > 1 else ""
+    key = ""
+    for part in loc[1:] if section else loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
     where = f"[{section}] {key}" if section and key else (f"[{section}]" if section else key or "(top level)")
     kind = error["type"]
     if kind == "extra_forbidden":

@@ -149,7 +149,7 @@ class LocalSession(BaseSession):
         for message in self.sent:
             if message.chat_id == int(cast(int, method.chat_id)) and message.message_id == method.message_id:
                 if isinstance(method, EditMessageText):
-                    message.text = method.text
+                    message.text = method.text or ""
                     message.buttons = []
                 _apply_markup(message, method.reply_markup)
                 message.edited = True
