@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, timedelta
 from pathlib import Path
+from typing import Any
 
+from aiogram import Bot
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock, SystemClock
@@ -16,6 +18,7 @@ from bot.storage import updates as update_store
 from bot.storage.db import Database
 from bot.telegram.deps import WorkflowData, build_workflow_data
 from bot.telegram.dispatcher import build_bot, build_dispatcher
+from bot.telegram.notifier import TelegramNotifier
 from bot.telegram.sessions import PollingSession
 from bot.texts import Texts
 
@@ -24,15 +27,21 @@ PROCESSED_UPDATES_KEPT = timedelta(days=14)
 
 
 @asynccontextmanager
-async def open_application(config: Config, clock: Clock) -> AsyncIterator[WorkflowData]:
-    """The database migrated, the texts checked, the services built; closed cleanly on exit."""
+async def open_application(
+    config: Config, clock: Clock, bot: Bot | None = None
+) -> AsyncIterator[WorkflowData]:
+    """The database migrated, the texts checked, the services built; closed cleanly on exit.
+
+    With a `bot`, services can send transactional messages through it (tier reached, referral paid).
+    """
     texts = Texts.load(config.shop.default_language)
     db = await Database.open(Path(config.database.path), config.database.busy_timeout_ms)
     try:
         applied = await db.migrate()
         for migration in applied:
             log.info("applied migration %04d_%s", migration.version, migration.name)
-        yield build_workflow_data(config, clock, db, texts)
+        notifier = TelegramNotifier(bot, texts, db, clock) if bot is not None else None
+        yield build_workflow_data(config, clock, db, texts, notifier)
     finally:
         await db.close()
 
@@ -40,28 +49,38 @@ async def open_application(config: Config, clock: Clock) -> AsyncIterator[Workfl
 def build_scheduler(data: WorkflowData) -> AsyncIOScheduler:
     """Jobs keep no state of their own: everything they need is read from the database when they run."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    loyalty = data["loyalty"]
 
     async def prune_processed_updates() -> None:
         removed = await update_store.prune(data["db"], data["clock"].now() - PROCESSED_UPDATES_KEPT)
         log.info("pruned %d processed-update records", removed)
 
-    scheduler.add_job(
-        prune_processed_updates,
-        "interval",
-        hours=24,
-        id="prune-processed-updates",
-        coalesce=True,
-        max_instances=1,
-    )
+    async def expire_points() -> None:
+        await loyalty.expire_due_points()
+
+    async def birthday_bonuses() -> None:
+        paid = await loyalty.pay_birthday_bonuses()
+        log.info("paid %d birthday bonuses", paid)
+
+    zone = data["config"].shop.zone
+    common: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600}
+    scheduler.add_job(prune_processed_updates, "interval", hours=24, id="prune-processed-updates", **common)
+    # Expiry and birthday bonuses are keyed ledger entries, so a late or repeated run is harmless; both
+    # also run shortly after start, so a bot that was down at the usual hour catches up.
+    scheduler.add_job(expire_points, "cron", hour=3, minute=5, timezone=zone, id="expire-points", **common)
+    scheduler.add_job(birthday_bonuses, "cron", hour=10, timezone=zone, id="birthday-bonuses", **common)
+    soon = data["clock"].now() + timedelta(seconds=5)
+    scheduler.add_job(expire_points, "date", run_date=soon, id="expire-points-at-start")
+    scheduler.add_job(birthday_bonuses, "date", run_date=soon, id="birthday-bonuses-at-start")
     return scheduler
 
 
 async def run_bot(config: Config, clock: Clock | None = None) -> None:
     """Long polling until SIGINT/SIGTERM; running updates finish and the database closes cleanly."""
     token = require_token(config)
-    async with open_application(config, clock or SystemClock()) as data:
+    bot = build_bot(token, PollingSession(config.telegram.api_base))
+    async with open_application(config, clock or SystemClock(), bot) as data:
         dispatcher = build_dispatcher(data)
-        bot = build_bot(token, PollingSession(config.telegram.api_base))
         scheduler = build_scheduler(data)
         scheduler.start()
         try:

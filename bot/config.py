@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import os
 import tomllib
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from babel.numbers import UnknownCurrencyError, get_currency_name
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot import SUPPORTED_LANGUAGES
 
@@ -124,6 +133,23 @@ class MarketingConfig(_Section):
         return self
 
 
+def _exact_decimal(value: object) -> Decimal:
+    # Money rules are exact: a TOML float (0.1 is not 0.1) is refused; write "2.5" or 5.
+    if isinstance(value, bool | float):
+        raise ValueError(f'write it as a string or a whole number, e.g. "2.5" (got {value!r})')
+    if isinstance(value, int | str):
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(f"not a number: {value!r}") from None
+    if isinstance(value, Decimal):
+        return value
+    raise ValueError(f"not a number: {value!r}")
+
+
+ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+
+
 class LoyaltyConfig(_Section):
     # Tiers are earned by activity over the last 12 months.
     tier_basis: Literal["purchases", "spend"] = "purchases"
@@ -131,12 +157,37 @@ class LoyaltyConfig(_Section):
     regular_from: int = Field(default=3, ge=1)
     loyal_from: int = Field(default=10, ge=1)
     points_expire_months: int = Field(default=12, ge=1)
+    # Points earned per purchase: this percent of the amount, one point per currency unit.
+    cashback_percent: ExactDecimal = Decimal(5)
+    # How a fractional number of points is rounded: "down", "half_up" or "up".
+    rounding: Literal["down", "half_up", "up"] = "down"
+    first_purchase_bonus: int = Field(default=0, ge=0)
+    # Paid once to both sides when an invited friend makes their first purchase.
+    referral_bonus: int = Field(default=0, ge=0)
+    birthday_bonus: int = Field(default=0, ge=0)
+
+    @field_validator("cashback_percent")
+    @classmethod
+    def _percent(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or not Decimal(0) <= value <= Decimal(100):
+            raise ValueError("must be between 0 and 100")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> LoyaltyConfig:
         if self.loyal_from <= self.regular_from:
             raise ValueError("loyal_from must be greater than regular_from")
         return self
+
+
+class ApiConfig(_Section):
+    """The HTTP API for the shop's till or web shop, served inside `run`; off unless enabled."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Name of the environment variable holding the bearer token the till sends.
+    token_env: str = Field(default="RETENTION_API_TOKEN", min_length=1)
 
 
 class Config(_Section):
@@ -147,6 +198,7 @@ class Config(_Section):
     consent: ConsentConfig = Field(default_factory=ConsentConfig)
     marketing: MarketingConfig = Field(default_factory=MarketingConfig)
     loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
 
 assert set(SUPPORTED_LANGUAGES) == {"ru", "uk", "en"}
@@ -213,4 +265,14 @@ def require_token(config: Config) -> str:
     head, _, tail = token.partition(":")
     if not head.isdigit() or not tail:
         raise ConfigError("[telegram] token: does not look like a bot token ('<digits>:<secret>')")
+    return token
+
+
+def require_api_token(config: Config) -> str:
+    token = os.environ.get(config.api.token_env, "")
+    if len(token) < 16:
+        raise ConfigError(
+            f"[api] token_env: set the {config.api.token_env} environment variable to a secret of at "
+            "least 16 characters (the till sends it as 'Authorization: Bearer …')"
+        )
     return token

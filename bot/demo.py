@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from aiogram import Bot
+
 from bot.clock import Clock, SystemClock
 from bot.config import Config, parse_config
 from bot.models import LedgerKind
@@ -146,19 +148,21 @@ async def run_demo(
         db_path = Path(folder.name) / "demo.sqlite3"
     fresh = not db_path.exists()
     config = parse_config({**DEMO_SHOP, "database": {"path": str(db_path)}}, "demo")
+    session = LocalSession(bot_id=42)
+    bot = build_bot(DEMO_TOKEN, session)
     try:
-        async with open_application(config, clock) as data:
+        async with open_application(config, clock, bot) as data:
             if fresh:
                 await seed_demo_shop(data["db"], clock.now())
-            return await _converse(config, data, Terminal(out, inp))
+            return await _converse(config, data, Terminal(out, inp), bot, session)
     finally:
         if folder is not None:
             folder.cleanup()
 
 
-async def _converse(config: Config, data: WorkflowData, term: Terminal) -> int:
-    session = LocalSession(bot_id=42)
-    bot = build_bot(DEMO_TOKEN, session)
+async def _converse(
+    config: Config, data: WorkflowData, term: Terminal, bot: Bot, session: LocalSession
+) -> int:
     dispatcher = build_dispatcher(data)
     await dispatcher.emit_startup(bot=bot, dispatcher=dispatcher, **dispatcher.workflow_data)
     chats = {

@@ -16,6 +16,7 @@ class Lot:
     points: int
     earned_at: datetime
     expires_at: datetime | None
+    entry_id: int
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,18 @@ def remaining_lots(entries: Sequence[LedgerEntry]) -> list[Lot]:
     """Positive entries form lots; every negative entry consumes the oldest lots first (FIFO).
 
     Oldest means earliest expiry first (non-expiring lots last), then earliest earned, so spending
-    never lets points expire that could have been spent instead. A debt beyond all lots is dropped:
-    the balance (a plain sum) still shows it, but no lot can expire for it.
+    never lets points expire that could have been spent instead. A debt beyond all lots (points taken
+    before they were earned) is carried and paid from the next lots earned, so the lots always add up
+    to the balance when it is positive, and no points can expire while it is not.
     """
     open_lots: list[_OpenLot] = []
+    debt = 0
     for entry in sorted(entries, key=lambda e: (e.at, e.id)):
         if entry.points > 0:
-            open_lots.append(_OpenLot(entry.points, entry))
+            paid = min(debt, entry.points)
+            debt -= paid
+            if entry.points > paid:
+                open_lots.append(_OpenLot(entry.points - paid, entry))
             continue
         owed = -entry.points
         for lot in sorted(open_lots, key=_OpenLot.consumption_order):
@@ -47,8 +53,9 @@ def remaining_lots(entries: Sequence[LedgerEntry]) -> list[Lot]:
             take = min(lot.left, owed)
             lot.left -= take
             owed -= take
+        debt += owed
         open_lots = [lot for lot in open_lots if lot.left > 0]
-    return [Lot(lot.left, lot.entry.at, lot.entry.expires_at) for lot in open_lots]
+    return [Lot(lot.left, lot.entry.at, lot.entry.expires_at, lot.entry.id) for lot in open_lots]
 
 
 @dataclass
@@ -80,3 +87,17 @@ def tier_for(activity: int, regular_from: int, loyal_from: int) -> Tier:
     if activity >= regular_from:
         return Tier.REGULAR
     return Tier.NEW
+
+
+def expired_lots(entries: Sequence[LedgerEntry], now: datetime) -> list[Lot]:
+    """Lots whose expiry has come and which still hold points: each needs an `expire` entry."""
+    return [lot for lot in remaining_lots(entries) if lot.expires_at is not None and lot.expires_at <= now]
+
+
+def expiring_between(entries: Sequence[LedgerEntry], start: datetime, end: datetime) -> int:
+    """Points that will expire after `start` and no later than `end`."""
+    return sum(
+        lot.points
+        for lot in remaining_lots(entries)
+        if lot.expires_at is not None and start < lot.expires_at <= end
+    )

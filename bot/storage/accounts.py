@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bot.clock import from_db, to_db
 from bot.models import LoyaltyAccount
-from bot.storage.db import Database, Row
+from bot.storage.db import Database, Reader, Row, Tx
 
 
 def _account(row: Row) -> LoyaltyAccount:
@@ -21,22 +21,22 @@ def _account(row: Row) -> LoyaltyAccount:
     )
 
 
-async def get(db: Database, account_id: int) -> LoyaltyAccount | None:
+async def get(db: Reader, account_id: int) -> LoyaltyAccount | None:
     row = await db.fetch_one("SELECT * FROM loyalty_accounts WHERE id = ?", (account_id,))
     return _account(row) if row else None
 
 
-async def by_user(db: Database, user_id: int) -> LoyaltyAccount | None:
+async def by_user(db: Reader, user_id: int) -> LoyaltyAccount | None:
     row = await db.fetch_one("SELECT * FROM loyalty_accounts WHERE user_id = ?", (user_id,))
     return _account(row) if row else None
 
 
-async def by_card(db: Database, card_code: str) -> LoyaltyAccount | None:
+async def by_card(db: Reader, card_code: str) -> LoyaltyAccount | None:
     row = await db.fetch_one("SELECT * FROM loyalty_accounts WHERE card_code = ?", (card_code,))
     return _account(row) if row else None
 
 
-async def by_phone(db: Database, phone: str) -> LoyaltyAccount | None:
+async def by_phone(db: Reader, phone: str) -> LoyaltyAccount | None:
     row = await db.fetch_one("SELECT * FROM loyalty_accounts WHERE phone = ?", (phone,))
     return _account(row) if row else None
 
@@ -92,3 +92,22 @@ async def create_linked(db: Database, user_id: int, now: datetime, *, phone: str
 async def set_phone(db: Database, account_id: int, phone: str) -> None:
     async with db.transaction() as conn:
         await conn.execute("UPDATE loyalty_accounts SET phone = ? WHERE id = ?", (phone, account_id))
+
+
+async def insert(
+    tx: Tx,
+    now: datetime,
+    *,
+    card_code: str | None = None,
+    phone: str | None = None,
+    name: str | None = None,
+    user_id: int | None = None,
+) -> int:
+    """A new account inside a transaction; its id."""
+    cursor = await tx.execute(
+        "INSERT INTO loyalty_accounts (card_code, phone, name, user_id, linked_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (card_code, phone, name, user_id, to_db(now) if user_id else None, to_db(now)),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid

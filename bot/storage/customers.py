@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bot.clock import from_db, to_db
 from bot.models import ConsentAction, ConsentEvent, ConsentState, Customer, TelegramProfile
-from bot.storage.db import Database, Row
+from bot.storage.db import Database, Reader, Row
 
 
 def _customer(row: Row) -> Customer:
@@ -24,7 +24,7 @@ def _customer(row: Row) -> Customer:
     )
 
 
-async def get(db: Database, user_id: int) -> Customer | None:
+async def get(db: Reader, user_id: int) -> Customer | None:
     row = await db.fetch_one("SELECT * FROM customers WHERE user_id = ?", (user_id,))
     return _customer(row) if row else None
 
@@ -157,3 +157,44 @@ async def counts(db: Database) -> dict[str, int]:
     )
     assert row is not None
     return {key: int(row[key]) for key in row.keys()}  # noqa: SIM118 - sqlite3.Row iterates values
+
+
+async def set_birthday(db: Database, user_id: int, month_day: str | None, now: datetime) -> None:
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE customers SET birthday = ?, updated_at = ? WHERE user_id = ?",
+            (month_day, to_db(now), user_id),
+        )
+
+
+async def get_birthday(db: Reader, user_id: int) -> str | None:
+    value = await db.fetch_value("SELECT birthday FROM customers WHERE user_id = ?", (user_id,))
+    return str(value) if value else None
+
+
+async def with_birthday(db: Reader, month_day: str) -> list[int]:
+    rows = await db.fetch_all("SELECT user_id FROM customers WHERE birthday = ?", (month_day,))
+    return [int(r[0]) for r in rows]
+
+
+async def referral_code(db: Reader, user_id: int) -> str | None:
+    value = await db.fetch_value("SELECT referral_code FROM customers WHERE user_id = ?", (user_id,))
+    return str(value) if value else None
+
+
+async def set_referral_code(db: Database, user_id: int, code: str) -> bool:
+    """False when the code is taken (codes are random; the caller draws another)."""
+    async with db.transaction() as tx:
+        taken = await tx.fetch_value("SELECT 1 FROM customers WHERE referral_code = ?", (code,))
+        if taken:
+            return False
+        await tx.execute(
+            "UPDATE customers SET referral_code = ? WHERE user_id = ? AND referral_code IS NULL",
+            (code, user_id),
+        )
+        return True
+
+
+async def by_referral_code(db: Reader, code: str) -> int | None:
+    value = await db.fetch_value("SELECT user_id FROM customers WHERE referral_code = ?", (code,))
+    return int(value) if value is not None else None

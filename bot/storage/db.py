@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -54,6 +54,42 @@ def load_migrations(folder: Path | None = None) -> list[Migration]:
 Row = sqlite3.Row
 
 
+class Reader(Protocol):
+    """Anything SQL can be read through: the database (committed state) or an open transaction."""
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+
+class Tx:
+    """An open write transaction: reads through it see its own uncommitted writes."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
+        return await self._conn.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> aiosqlite.Cursor:
+        return await self._conn.executemany(sql, rows)
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        async with self._conn.execute(sql, params) as cursor:
+            row: Row | None = await cursor.fetchone()
+            return row
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else row[0]
+
+
 class Database:
     """An open SQLite file. Use `transaction()` for writes and `fetch_*` for reads."""
 
@@ -79,12 +115,12 @@ class Database:
             await self._writer.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Tx]:
         """BEGIN IMMEDIATE … COMMIT on the writer connection; ROLLBACK on any exception."""
         async with self._write_lock:
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield self._writer
+                yield Tx(self._writer)
             except BaseException:
                 await self._writer.rollback()
                 raise

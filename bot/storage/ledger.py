@@ -1,4 +1,4 @@
-"""SQL for `points_ledger` and `purchases`. The ledger is append-only (enforced by triggers)."""
+"""SQL for `points_ledger`, `purchases` and `purchase_items`. The ledger is append-only (triggers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bot.clock import from_db, to_db
 from bot.models import LedgerEntry, LedgerKind, Purchase
-from bot.storage.db import Database, Row
+from bot.storage.db import Database, Reader, Row, Tx
 
 
 def _entry(row: Row) -> LedgerEntry:
@@ -34,6 +34,42 @@ def _purchase(row: Row) -> Purchase:
     )
 
 
+# -- points ledger ----------------------------------------------------------------------------------
+
+
+async def insert_entry(
+    tx: Tx,
+    account_id: int,
+    kind: LedgerKind,
+    points: int,
+    *,
+    reason: str,
+    actor: str,
+    at: datetime,
+    expires_at: datetime | None = None,
+    external_id: str | None = None,
+) -> bool:
+    """Add an entry inside a transaction; False (nothing written) when `external_id` was recorded before."""
+    cursor = await tx.execute(
+        """
+        INSERT INTO points_ledger (account_id, kind, points, reason, actor, at, expires_at, external_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (external_id) DO NOTHING
+        """,
+        (
+            account_id,
+            kind.value,
+            points,
+            reason,
+            actor,
+            to_db(at),
+            to_db(expires_at) if expires_at else None,
+            external_id,
+        ),
+    )
+    return cursor.rowcount == 1
+
+
 async def append(
     db: Database,
     account_id: int,
@@ -46,41 +82,106 @@ async def append(
     expires_at: datetime | None = None,
     external_id: str | None = None,
 ) -> bool:
-    """Add an entry; False (and nothing written) when `external_id` was recorded before."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            """
-            INSERT INTO points_ledger (account_id, kind, points, reason, actor, at, expires_at, external_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (external_id) DO NOTHING
-            """,
-            (
-                account_id,
-                kind.value,
-                points,
-                reason,
-                actor,
-                to_db(at),
-                to_db(expires_at) if expires_at else None,
-                external_id,
-            ),
+    """Add an entry in its own transaction; False (nothing written) when `external_id` was recorded before."""
+    async with db.transaction() as tx:
+        return await insert_entry(
+            tx,
+            account_id,
+            kind,
+            points,
+            reason=reason,
+            actor=actor,
+            at=at,
+            expires_at=expires_at,
+            external_id=external_id,
         )
-        return cursor.rowcount == 1
 
 
-async def entries(db: Database, account_id: int, limit: int | None = None) -> list[LedgerEntry]:
+async def entries(q: Reader, account_id: int, limit: int | None = None) -> list[LedgerEntry]:
     """Oldest first; with `limit`, the newest `limit` entries (still oldest first)."""
     if limit is None:
-        rows = await db.fetch_all(
+        rows = await q.fetch_all(
             "SELECT * FROM points_ledger WHERE account_id = ? ORDER BY at, id", (account_id,)
         )
     else:
-        rows = await db.fetch_all(
+        rows = await q.fetch_all(
             "SELECT * FROM (SELECT * FROM points_ledger WHERE account_id = ? ORDER BY at DESC, id DESC "
             "LIMIT ?) ORDER BY at, id",
             (account_id, limit),
         )
     return [_entry(r) for r in rows]
+
+
+async def balance(q: Reader, account_id: int) -> int:
+    value = await q.fetch_value(
+        "SELECT COALESCE(SUM(points), 0) FROM points_ledger WHERE account_id = ?", (account_id,)
+    )
+    return int(value)
+
+
+async def entry_exists(q: Reader, external_id: str) -> bool:
+    found = await q.fetch_value("SELECT 1 FROM points_ledger WHERE external_id = ?", (external_id,))
+    return found is not None
+
+
+async def accounts_with_expiry_due(q: Reader, now: datetime) -> list[int]:
+    """Accounts holding a positive entry whose expiry has come and that has not been expired yet."""
+    rows = await q.fetch_all(
+        """
+        SELECT DISTINCT account_id FROM points_ledger AS lot
+        WHERE expires_at IS NOT NULL AND expires_at <= ? AND points > 0
+          AND NOT EXISTS (SELECT 1 FROM points_ledger AS e WHERE e.external_id = 'expire:' || lot.id)
+        """,
+        (to_db(now),),
+    )
+    return [int(r[0]) for r in rows]
+
+
+async def accounts_with_expiry_between(q: Reader, start: datetime, end: datetime) -> list[int]:
+    rows = await q.fetch_all(
+        "SELECT DISTINCT account_id FROM points_ledger "
+        "WHERE expires_at > ? AND expires_at <= ? AND points > 0",
+        (to_db(start), to_db(end)),
+    )
+    return [int(r[0]) for r in rows]
+
+
+# -- purchases --------------------------------------------------------------------------------------
+
+
+async def insert_purchase(
+    tx: Tx,
+    account_id: int,
+    external_id: str,
+    amount_minor: int,
+    currency: str,
+    at: datetime,
+    now: datetime,
+    *,
+    source: str = "api",
+    note: str | None = None,
+) -> int | None:
+    """The new purchase's row id; None (nothing written) when the shop reported this purchase before."""
+    cursor = await tx.execute(
+        """
+        INSERT INTO purchases (account_id, external_id, amount_minor, currency, at, created_at, source, note)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (external_id) DO NOTHING
+        """,
+        (account_id, external_id, amount_minor, currency, to_db(at), to_db(now), source, note),
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+async def insert_items(tx: Tx, purchase_row_id: int, items: list[tuple[str, str, str, int]]) -> None:
+    """Purchase lines as (sku, name, qty as decimal text, price in minor units)."""
+    await tx.executemany(
+        "INSERT INTO purchase_items (purchase_id, line, sku, name, qty, price_minor) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (purchase_row_id, line, sku, name, qty, price)
+            for line, (sku, name, qty, price) in enumerate(items, start=1)
+        ],
+    )
 
 
 async def record_purchase(
@@ -92,26 +193,40 @@ async def record_purchase(
     at: datetime,
     now: datetime,
 ) -> bool:
-    """False (and nothing written) when the shop reported this purchase before."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            """
-            INSERT INTO purchases (account_id, external_id, amount_minor, currency, at, created_at)
-            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (external_id) DO NOTHING
-            """,
-            (account_id, external_id, amount_minor, currency, to_db(at), to_db(now)),
-        )
-        return cursor.rowcount == 1
+    """In its own transaction; False (and nothing written) when the shop reported this purchase before."""
+    async with db.transaction() as tx:
+        row_id = await insert_purchase(tx, account_id, external_id, amount_minor, currency, at, now)
+        return row_id is not None
 
 
-async def purchases_since(db: Database, account_id: int, since: datetime) -> list[Purchase]:
-    rows = await db.fetch_all(
+async def purchase_by_external_id(q: Reader, external_id: str) -> Purchase | None:
+    row = await q.fetch_one("SELECT * FROM purchases WHERE external_id = ?", (external_id,))
+    return _purchase(row) if row else None
+
+
+async def purchase_count(q: Reader, account_id: int) -> int:
+    value = await q.fetch_value("SELECT COUNT(*) FROM purchases WHERE account_id = ?", (account_id,))
+    return int(value)
+
+
+async def activity_since(q: Reader, account_id: int, since: datetime) -> tuple[int, int]:
+    """(number of purchases, spend in minor units) since a moment."""
+    row = await q.fetch_one(
+        "SELECT COUNT(*), COALESCE(SUM(amount_minor), 0) FROM purchases WHERE account_id = ? AND at >= ?",
+        (account_id, to_db(since)),
+    )
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def purchases_since(q: Reader, account_id: int, since: datetime) -> list[Purchase]:
+    rows = await q.fetch_all(
         "SELECT * FROM purchases WHERE account_id = ? AND at >= ? ORDER BY at, id",
         (account_id, to_db(since)),
     )
     return [_purchase(r) for r in rows]
 
 
-async def purchases(db: Database, account_id: int) -> list[Purchase]:
-    rows = await db.fetch_all("SELECT * FROM purchases WHERE account_id = ? ORDER BY at, id", (account_id,))
+async def purchases(q: Reader, account_id: int) -> list[Purchase]:
+    rows = await q.fetch_all("SELECT * FROM purchases WHERE account_id = ? ORDER BY at, id", (account_id,))
     return [_purchase(r) for r in rows]

@@ -8,6 +8,7 @@ from typing import TypedDict
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.notify import Notifier
 from bot.services.customers import CustomerService
 from bot.services.loyalty import LoyaltyService
 from bot.services.staff import StaffService
@@ -55,8 +56,11 @@ class InFlight:
             self.idle.set()
 
 
-def build_workflow_data(config: Config, clock: Clock, db: Database, texts: Texts) -> WorkflowData:
-    loyalty = LoyaltyService(db, clock, config)
+def build_workflow_data(
+    config: Config, clock: Clock, db: Database, texts: Texts, notifier: Notifier | None = None
+) -> WorkflowData:
+    """`notifier` sends transactional messages (a bot's TelegramNotifier); without one, none are sent."""
+    loyalty = LoyaltyService(db, clock, config, notifier)
     return WorkflowData(
         config=config,
         clock=clock,

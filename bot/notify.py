@@ -1,0 +1,32 @@
+"""Transactional messages to one customer (tier reached, referral paid, points redeemed).
+
+Not marketing: they answer something the customer did or that happened to their points, so they do not
+need the marketing opt-in; they do respect a customer who blocked the bot or asked to be forgotten.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class TextKey(str):
+    """An argument that is itself a text key, translated into the customer's language before use."""
+
+    __slots__ = ()
+
+
+class Notifier(Protocol):
+    async def notify(self, user_id: int, key: str, **args: str | int) -> bool:
+        """Send text `key` to the customer in their language; False if it could not be delivered."""
+        ...
+
+
+class NullNotifier:
+    """For offline work (CSV import, migrations): nothing is sent, and that is said in the log."""
+
+    async def notify(self, user_id: int, key: str, **args: str | int) -> bool:
+        log.info("not sending %s to %s: no bot connected", key, user_id)
+        return False

@@ -1,0 +1,53 @@
+"""Sends transactional messages through the bot, in each customer's language."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+
+from bot.clock import Clock
+from bot.notify import TextKey
+from bot.storage import customers as customer_store
+from bot.storage.db import Database
+from bot.texts import Texts
+
+log = logging.getLogger(__name__)
+MAX_RETRY_AFTER_S = 60
+
+
+class TelegramNotifier:
+    def __init__(self, bot: Bot, texts: Texts, db: Database, clock: Clock) -> None:
+        self._bot = bot
+        self._texts = texts
+        self._db = db
+        self._clock = clock
+
+    async def notify(self, user_id: int, key: str, **args: str | int) -> bool:
+        customer = await customer_store.get(self._db, user_id)
+        if customer is None or not customer.reachable:
+            return False  # forgotten, never started, or blocked the bot
+        tr = self._texts.translator(
+            self._texts.resolve_language(customer.language, customer.telegram_language)
+        )
+        values = {name: tr(value) if isinstance(value, TextKey) else value for name, value in args.items()}
+        text = tr(key, **values)
+        for _attempt in range(3):
+            try:
+                await self._bot.send_message(user_id, text)
+                return True
+            except TelegramRetryAfter as exc:
+                # Telegram asks us to wait; the same message is sent again after that.
+                await asyncio.sleep(min(exc.retry_after, MAX_RETRY_AFTER_S))
+            except TelegramForbiddenError:
+                await customer_store.mark_unreachable(self._db, user_id, self._clock.now())
+                return False
+            except TelegramBadRequest as exc:
+                if "chat not found" in exc.message.lower():
+                    await customer_store.mark_unreachable(self._db, user_id, self._clock.now())
+                log.warning("could not send %s to %s: %s", key, user_id, exc.message)
+                return False
+        log.warning("gave up sending %s to %s after repeated flood waits", key, user_id)
+        return False
