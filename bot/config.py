@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.numbers import UnknownCurrencyError, get_currency_name
+from babel.numbers import is_currency
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -80,11 +80,9 @@ class ShopConfig(_Section):
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, value: str) -> str:
-        try:
-            get_currency_name(value, locale="en")
-        except UnknownCurrencyError:
-            raise ValueError(f"unknown currency {value!r} (use an ISO 4217 code like 'UAH')") from None
-        if len(value) != 3 or not value.isupper():
+        # babel's get_currency_name() returns an unknown code unchanged instead of raising: ask the
+        # list of ISO 4217 codes babel knows.
+        if len(value) != 3 or not value.isupper() or not is_currency(value):
             raise ValueError(f"unknown currency {value!r} (use an ISO 4217 code like 'UAH')")
         return value
 

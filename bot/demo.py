@@ -36,6 +36,7 @@ DEMO_SHOP = {
         "phone_region": "UA",
     },
     "staff": {"owners": [1]},
+    "loyalty": {"first_purchase_bonus": 20, "referral_bonus": 50, "birthday_bonus": 100},
 }
 
 
@@ -52,7 +53,13 @@ PERSONAS = (
     Persona(1001, "Олена", "uk", "customer", "has loyalty card ZERNO-1001: try /start card_ZERNO-1001"),
     Persona(1002, "Дмитрий", "ru", "customer", "the shop knows his phone: try /link, then :phone"),
     Persona(1003, "Emma", "en", "customer", "new here, no card yet: try /start, /balance, /language"),
-    Persona(1, "Тарас", "uk", "owner (staff)", "try /stats, /customer ZERNO-1001, /customer @olena"),
+    Persona(
+        1,
+        "Тарас",
+        "uk",
+        "owner (staff)",
+        "try /stats, /customer ZERNO-1001, /purchase ZERNO-1001 250, /staffhelp",
+    ),
 )
 PHONES = {1001: "+380501112233", 1002: "+380671234567", 1003: "+447700900123", 1: "+380931110000"}
 
@@ -200,6 +207,7 @@ async def _converse(
                 if choice.isdigit() and 1 <= int(choice) <= len(PERSONAS):
                     current = PERSONAS[int(choice) - 1]
                     _introduce(term, current)
+                    term.show(chats[current.user_id].unseen())
                 else:
                     term.say(f"  :as takes a number from 1 to {len(PERSONAS)} (see :who)")
                 continue

@@ -51,7 +51,9 @@ class Texts:
             bundle = FluentBundle([lang], use_isolating=False)
             bundle.add_resource(FluentResource(source))
             bundles[lang] = bundle
-        reference = keys["en"]
+        # Every key any language has must be in all of them: a key only ru and uk have would fail
+        # at run time for English speakers.
+        reference = set().union(*keys.values())
         for lang, found in keys.items():
             missing = sorted(reference - found)
             if missing:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import account, consent, errors, fallback, help, language, staff
+from handlers import account, consent, errors, fallback, help, language, loyalty, staff, staff_loyalty
 
 
 def all_routers() -> list[Router]:
@@ -12,8 +12,10 @@ def all_routers() -> list[Router]:
     return [
         errors.get_router(),  # error handlers only; sees exceptions from every router below
         staff.get_router(),  # before the customer routers: staff commands are filtered by numeric id
+        staff_loyalty.get_router(),
         consent.get_router(),
         account.get_router(),
+        loyalty.get_router(),
         language.get_router(),
         help.get_router(),
         fallback.get_router(),  # catch-all: unknown commands and free text; must stay last

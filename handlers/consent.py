@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.config import Config
 from bot.models import ConsentState, TelegramProfile
 from bot.services.customers import CustomerService, consent_source
+from bot.services.loyalty import LoyaltyService
 from bot.telegram import keyboards
 from bot.telegram.callbacks import ConsentAnswer
 from bot.texts import Translator
@@ -23,7 +24,12 @@ def get_router() -> Router:
 
 
 async def start(
-    message: Message, command: CommandObject, customers: CustomerService, config: Config, tr: Translator
+    message: Message,
+    command: CommandObject,
+    customers: CustomerService,
+    loyalty: LoyaltyService,
+    config: Config,
+    tr: Translator,
 ) -> None:
     user = message.from_user
     assert user is not None
@@ -33,6 +39,9 @@ async def start(
     )
     if outcome.link is not None:
         await message.answer(tr(f"link-{outcome.link.value}", shop=config.shop.name))
+    if outcome.referral_code is not None:
+        referral = await loyalty.accept_referral(user.id, outcome.referral_code)
+        await message.answer(tr(f"referral-{referral.value}", points=config.loyalty.referral_bonus))
     if outcome.customer.consent is ConsentState.GRANTED:
         await message.answer(tr("welcome-back-subscribed", name=user.first_name, shop=config.shop.name))
         return

@@ -9,20 +9,17 @@ from aiogram.types import Message
 
 from bot.config import Config
 from bot.services.staff import CustomerCard, StaffService
+from bot.telegram.filters import is_staff_event
 from bot.texts import Translator
 
 
 def get_router() -> Router:
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private", _is_staff)
+    router.message.filter(F.chat.type == "private", is_staff_event)
     router.message.register(stats, Command("stats"))
     router.message.register(customer, Command("customer"))
     router.message.register(staff_help, Command("staffhelp"))
     return router
-
-
-def _is_staff(message: Message, is_staff: bool) -> bool:
-    return is_staff
 
 
 async def staff_help(message: Message, tr: Translator) -> None:

@@ -29,6 +29,7 @@ class StartOutcome:
     customer: Customer
     payload: str  # the deep-link payload ("" without one), carried to the consent buttons
     link: LinkResult | None
+    referral_code: str | None = None  # `/start ref_<code>`: a friend's invitation, for the loyalty service
 
 
 def consent_source(payload: str) -> str:
@@ -56,7 +57,8 @@ class CustomerService:
         link = None
         if parsed is not None and parsed.kind is PayloadKind.CARD:
             link = await self.link_card(profile.user_id, parsed.value)
-        return StartOutcome(customer, parsed.raw[:64] if parsed else "", link)
+        referral = parsed.value if parsed is not None and parsed.kind is PayloadKind.REFERRAL else None
+        return StartOutcome(customer, parsed.raw[:64] if parsed else "", link, referral)
 
     async def grant_consent(self, user_id: int, source: str) -> None:
         await self._record(user_id, ConsentAction.GRANTED, source)

@@ -6,6 +6,7 @@ the same purchase or adjustment applied twice changes nothing the second time.
 
 from __future__ import annotations
 
+import calendar
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -442,7 +443,11 @@ class LoyaltyService:
         now = self._clock.now()
         today = now.astimezone(self._config.shop.zone).date()
         paid = 0
-        for user_id in await customers.with_birthday(self._db, today.strftime("%m-%d")):
+        days = [today.strftime("%m-%d")]
+        if today.month == 2 and today.day == 28 and not calendar.isleap(today.year):
+            days.append("02-29")  # born on 29 February: celebrated on the 28th in other years
+        birthday_people = [u for day in days for u in await customers.with_birthday(self._db, day)]
+        for user_id in birthday_people:
             account = await accounts.by_user(self._db, user_id)
             if account is None:
                 continue

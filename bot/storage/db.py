@@ -179,6 +179,11 @@ class Database:
                 # makes the migration and its record one transaction.
                 try:
                     await self._writer.executescript(f"BEGIN IMMEDIATE;\n{migration.sql}\n;{record}\nCOMMIT;")
+                    if self._writer.in_transaction:
+                        # An unterminated /* comment swallows the record and the COMMIT without an error.
+                        raise sqlite3.OperationalError(
+                            "incomplete SQL at the end (an unterminated /* comment?)"
+                        )
                 except sqlite3.Error as exc:
                     await self._writer.rollback()
                     raise SchemaError(

@@ -16,3 +16,10 @@ class ForgetAnswer(CallbackData, prefix="forget"):
 
 class LanguageChoice(CallbackData, prefix="lang"):
     code: str
+
+
+class PurchaseConfirm(CallbackData, prefix="buy"):
+    """A staff member's answer to a purchase preview; the pending purchase waits in FSM data under `op`."""
+
+    op: str
+    confirmed: bool

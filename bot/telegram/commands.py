@@ -12,8 +12,20 @@ from bot.texts import Texts, Translator
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_COMMANDS = ("start", "balance", "link", "language", "mydata", "forget", "stop", "help")
-STAFF_COMMANDS = ("stats", "customer", "staffhelp")
+CUSTOMER_COMMANDS = (
+    "start",
+    "balance",
+    "history",
+    "invite",
+    "birthday",
+    "link",
+    "language",
+    "mydata",
+    "forget",
+    "stop",
+    "help",
+)
+STAFF_COMMANDS = ("stats", "customer", "purchase", "redeem", "adjust", "staffhelp")
 
 
 def command_list(tr: Translator, *, is_staff: bool) -> list[BotCommand]:

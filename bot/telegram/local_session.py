@@ -214,12 +214,17 @@ class LocalChat:
         return {"id": self.user_id, "type": "private", "first_name": self.first_name}
 
     async def _feed(self, payload: dict[str, Any]) -> list[SentMessage]:
-        before = self.session.last_seq
         update = Update.model_validate(
             {"update_id": next(self._update_ids), **payload}, context={"bot": self.bot}
         )
         await self.dispatcher.feed_update(self.bot, update)
-        return self.session.since(before, self.user_id)
+        return self.unseen()
+
+    def unseen(self) -> list[SentMessage]:
+        """What the bot sent or edited in this chat since this person last looked (unprompted ones too)."""
+        fresh = self.session.since(self._seen, self.user_id)
+        self._seen = self.session.last_seq
+        return fresh
 
     def _message(self, **extra: Any) -> dict[str, Any]:
         return {

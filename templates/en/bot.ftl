@@ -87,6 +87,9 @@ language-set = Language set: English.
 help =
     This is the bot of <b>{ $shop }</b>.
     /balance — your points, tier and when they expire
+    /history — your last points operations
+    /invite — invite a friend
+    /birthday — your birthday, for a gift
     /link — link your loyalty card or phone
     /language — change language
     /mydata — everything we store about you
@@ -104,6 +107,9 @@ staff-help =
     <b>Staff commands</b>
     /stats — headline numbers
     /customer &lt;id | @username | phone | card&gt; — look up a customer
+    /purchase &lt;customer&gt; &lt;amount&gt; [note] — record a purchase
+    /redeem &lt;customer&gt; &lt;points&gt; — spend points
+    /adjust &lt;customer&gt; &lt;±points&gt; &lt;reason&gt; — correct points
 stats =
     <b>Customers</b>: { $customers }
     Subscribed to offers: { $opted_in }
@@ -124,3 +130,74 @@ consent-state-unknown = not asked yet
 consent-state-granted = subscribed
 consent-state-declined = declined
 consent-state-withdrawn = unsubscribed
+
+## Loyalty (customers)
+cmd-history = My last points operations
+cmd-invite = Invite a friend
+cmd-birthday = My birthday, for a gift
+referral-accepted = Your friend invited you! { $points ->
+    [0] Welcome.
+   *[other] After your first purchase you will both get { $points } points.
+}
+referral-self = This is your own invitation link: send it to a friend.
+referral-unknown-code = This invitation link is not valid any more.
+referral-already-invited = You have already been invited by someone.
+referral-already-customer = Invitations are for new customers, and you are already one of ours. Thank you!
+referral-loop = You cannot accept an invitation from someone you invited.
+history-empty = No points operations yet.
+history-title = <b>Your last points operations</b>
+history-line = { $date } · { $points } · { $kind }
+ledger-earn = purchase
+ledger-redeem = spent
+ledger-adjust = correction
+ledger-expire = expired
+ledger-bonus = bonus
+invite =
+    Invite friends to { $link }
+    { $points ->
+        [0] Thank you for recommending us!
+       *[other] When a friend makes their first purchase, you both get { $points } points.
+    }
+    Invited: { $invited }, already bought: { $bought }.
+birthday-ask = Tell us your birthday and get a gift: send /birthday DD.MM, for example /birthday 14.03. Only the day and month.
+birthday-current = Your birthday: { $date }. To change it, send /birthday DD.MM.
+birthday-invalid = “{ $text }” is not a date. Send day and month like this: /birthday 14.03
+birthday-saved = Saved: { $date }. We will remember!
+tier-up = Congratulations! You are now a <b>{ $tier }</b> customer. Thank you for coming back!
+referral-paid-referrer = Your friend made their first purchase: you got { $points } points. Thank you!
+referral-paid-invited = Welcome bonus for being invited by a friend: { $points } points.
+points-redeemed = { $points } points were spent. Balance: { $balance }.
+birthday-bonus = Happy birthday! 🎉 A gift from us: { $points } points.
+
+## Loyalty (staff)
+cmd-purchase = Staff: record a purchase
+cmd-redeem = Staff: spend a customer's points
+cmd-adjust = Staff: correct a customer's points
+purchase-usage = Usage: /purchase &lt;phone | card | @username | id&gt; &lt;amount&gt; [note]
+error-amount-text = “{ $text }” is not an amount. Write it like 250 or 250.50.
+purchase-new-customer = new customer { $who }
+purchase-preview = Record a purchase of <b>{ $amount }</b> for { $who }? Points: +{ $points }
+confirm-button = ✅ Confirm
+cancel-button = Cancel
+purchase-expired = This confirmation has expired. Please send the command again.
+purchase-cancelled = Cancelled: nothing was recorded.
+purchase-duplicate = This purchase was already recorded.
+purchase-recorded = Recorded: { $amount }, +{ $points } points.
+error-points-text = “{ $text }” is not a number of points.
+redeem-usage = Usage: /redeem &lt;phone | card | @username | id&gt; &lt;points&gt;
+redeem-done = Spent { $points } points. Balance now: { $balance }.
+adjust-usage = Usage: /adjust &lt;phone | card | @username | id&gt; &lt;+N or -N&gt; &lt;reason&gt;
+adjust-done = Corrected by { $points } points. Balance now: { $balance }.
+error-purchase-id = The purchase id is missing or too long.
+error-currency = The currency must be { $expected }.
+error-amount = The amount cannot be negative.
+error-time = The time must include a time zone.
+error-time-future = The purchase time is in the future.
+error-customer-missing = Say who bought: a phone number or a card.
+error-customer-unknown = No such customer.
+error-card = This is not a card code.
+error-phone = This is not a phone number.
+error-card-phone-mismatch = This card and this phone belong to different customers.
+error-points-positive = The number of points must be more than zero.
+error-points-nonzero = The correction cannot be zero.
+error-not-enough-points = Not enough points: the balance is { $balance }.

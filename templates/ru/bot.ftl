@@ -88,6 +88,9 @@ language-set = Язык: русский.
 help =
     Это бот <b>{ $shop }</b>.
     /balance — ваши баллы, уровень и когда они сгорают
+    /history — последние операции с баллами
+    /invite — пригласить друга
+    /birthday — ваш день рождения, для подарка
     /link — привязать карту или телефон
     /language — сменить язык
     /mydata — всё, что мы о вас храним
@@ -105,6 +108,9 @@ staff-help =
     <b>Команды персонала</b>
     /stats — главные цифры
     /customer &lt;id | @username | телефон | карта&gt; — найти клиента
+    /purchase &lt;клиент&gt; &lt;сумма&gt; [заметка] — записать покупку
+    /redeem &lt;клиент&gt; &lt;баллы&gt; — списать баллы
+    /adjust &lt;клиент&gt; &lt;±баллы&gt; &lt;причина&gt; — скорректировать баллы
 stats =
     <b>Клиенты</b>: { $customers }
     Подписаны на предложения: { $opted_in }
@@ -125,3 +131,90 @@ consent-state-unknown = ещё не спрашивали
 consent-state-granted = подписан
 consent-state-declined = отказался
 consent-state-withdrawn = отписался
+
+## Бонусы (клиенты)
+cmd-history = Мои последние операции с баллами
+cmd-invite = Пригласить друга
+cmd-birthday = Мой день рождения, для подарка
+referral-accepted = Вас пригласил друг! { $points ->
+    [0] Добро пожаловать.
+   *[other] После вашей первой покупки вы оба получите по { $points } баллов.
+}
+referral-self = Это ваша собственная ссылка-приглашение: отправьте её другу.
+referral-unknown-code = Эта ссылка-приглашение больше не действует.
+referral-already-invited = Вас уже кто-то пригласил.
+referral-already-customer = Приглашения — для новых клиентов, а вы уже наш клиент. Спасибо!
+referral-loop = Нельзя принять приглашение от того, кого пригласили вы.
+history-empty = Операций с баллами пока нет.
+history-title = <b>Ваши последние операции с баллами</b>
+history-line = { $date } · { $points } · { $kind }
+ledger-earn = покупка
+ledger-redeem = списание
+ledger-adjust = корректировка
+ledger-expire = сгорание
+ledger-bonus = бонус
+invite =
+    Приглашайте друзей: { $link }
+    { $points ->
+        [0] Спасибо, что рекомендуете нас!
+       *[other] Когда друг сделает первую покупку, вы оба получите по { $points } баллов.
+    }
+    Приглашено: { $invited }, уже купили: { $bought }.
+birthday-ask = Расскажите, когда у вас день рождения, и получите подарок: отправьте /birthday ДД.ММ, например /birthday 14.03. Только день и месяц.
+birthday-current = Ваш день рождения: { $date }. Чтобы изменить, отправьте /birthday ДД.ММ.
+birthday-invalid = «{ $text }» — не дата. Отправьте день и месяц так: /birthday 14.03
+birthday-saved = Сохранено: { $date }. Мы запомним!
+tier-up = Поздравляем! Теперь ваш уровень — <b>{ $tier }</b>. Спасибо, что возвращаетесь!
+referral-paid-referrer = Ваш друг сделал первую покупку: вам начислено { $points ->
+    [one] { $points } балл
+    [few] { $points } балла
+   *[other] { $points } баллов
+}. Спасибо!
+referral-paid-invited = Приветственный бонус по приглашению друга: { $points ->
+    [one] { $points } балл
+    [few] { $points } балла
+   *[other] { $points } баллов
+}.
+points-redeemed = Списано { $points ->
+    [one] { $points } балл
+    [few] { $points } балла
+   *[other] { $points } баллов
+}. Остаток: { $balance }.
+birthday-bonus = С днём рождения! 🎉 Подарок от нас: { $points ->
+    [one] { $points } балл
+    [few] { $points } балла
+   *[other] { $points } баллов
+}.
+
+## Бонусы (персонал)
+cmd-purchase = Персонал: записать покупку
+cmd-redeem = Персонал: списать баллы клиента
+cmd-adjust = Персонал: скорректировать баллы
+purchase-usage = Использование: /purchase &lt;телефон | карта | @username | id&gt; &lt;сумма&gt; [заметка]
+error-amount-text = «{ $text }» — не сумма. Пишите так: 250 или 250.50.
+purchase-new-customer = новый клиент { $who }
+purchase-preview = Записать покупку на <b>{ $amount }</b> для { $who }? Баллы: +{ $points }
+confirm-button = ✅ Подтвердить
+cancel-button = Отмена
+purchase-expired = Это подтверждение устарело. Отправьте команду ещё раз.
+purchase-cancelled = Отменено: ничего не записано.
+purchase-duplicate = Эта покупка уже записана.
+purchase-recorded = Записано: { $amount }, +{ $points } баллов.
+error-points-text = «{ $text }» — не количество баллов.
+redeem-usage = Использование: /redeem &lt;телефон | карта | @username | id&gt; &lt;баллы&gt;
+redeem-done = Списано { $points } баллов. Остаток: { $balance }.
+adjust-usage = Использование: /adjust &lt;телефон | карта | @username | id&gt; &lt;+N или -N&gt; &lt;причина&gt;
+adjust-done = Скорректировано на { $points } баллов. Остаток: { $balance }.
+error-purchase-id = Нет номера покупки или он слишком длинный.
+error-currency = Валюта должна быть { $expected }.
+error-amount = Сумма не может быть отрицательной.
+error-time = Во времени должен быть указан часовой пояс.
+error-time-future = Время покупки — в будущем.
+error-customer-missing = Укажите, кто купил: телефон или карту.
+error-customer-unknown = Такого клиента нет.
+error-card = Это не код карты.
+error-phone = Это не номер телефона.
+error-card-phone-mismatch = Эта карта и этот телефон принадлежат разным клиентам.
+error-points-positive = Количество баллов должно быть больше нуля.
+error-points-nonzero = Корректировка не может быть нулевой.
+error-not-enough-points = Недостаточно баллов: на счету { $balance }.

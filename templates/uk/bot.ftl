@@ -88,6 +88,9 @@ language-set = Мова: українська.
 help =
     Це бот <b>{ $shop }</b>.
     /balance — ваші бали, рівень і коли вони згоряють
+    /history — останні операції з балами
+    /invite — запросити друга
+    /birthday — ваш день народження, для подарунка
     /link — прив'язати картку або телефон
     /language — змінити мову
     /mydata — усе, що ми про вас зберігаємо
@@ -105,6 +108,9 @@ staff-help =
     <b>Команди персоналу</b>
     /stats — головні цифри
     /customer &lt;id | @username | телефон | картка&gt; — знайти клієнта
+    /purchase &lt;клієнт&gt; &lt;сума&gt; [нотатка] — записати покупку
+    /redeem &lt;клієнт&gt; &lt;бали&gt; — списати бали
+    /adjust &lt;клієнт&gt; &lt;±бали&gt; &lt;причина&gt; — скоригувати бали
 stats =
     <b>Клієнти</b>: { $customers }
     Підписані на пропозиції: { $opted_in }
@@ -125,3 +131,90 @@ consent-state-unknown = ще не питали
 consent-state-granted = підписаний
 consent-state-declined = відмовився
 consent-state-withdrawn = відписався
+
+## Бонуси (клієнти)
+cmd-history = Мої останні операції з балами
+cmd-invite = Запросити друга
+cmd-birthday = Мій день народження, для подарунка
+referral-accepted = Вас запросив друг! { $points ->
+    [0] Ласкаво просимо.
+   *[other] Після вашої першої покупки ви обоє отримаєте по { $points } балів.
+}
+referral-self = Це ваше власне посилання-запрошення: надішліть його другові.
+referral-unknown-code = Це посилання-запрошення більше не діє.
+referral-already-invited = Вас уже хтось запросив.
+referral-already-customer = Запрошення — для нових клієнтів, а ви вже наш клієнт. Дякуємо!
+referral-loop = Не можна прийняти запрошення від того, кого запросили ви.
+history-empty = Операцій з балами поки немає.
+history-title = <b>Ваші останні операції з балами</b>
+history-line = { $date } · { $points } · { $kind }
+ledger-earn = покупка
+ledger-redeem = списання
+ledger-adjust = коригування
+ledger-expire = згоряння
+ledger-bonus = бонус
+invite =
+    Запрошуйте друзів: { $link }
+    { $points ->
+        [0] Дякуємо, що рекомендуєте нас!
+       *[other] Коли друг зробить першу покупку, ви обоє отримаєте по { $points } балів.
+    }
+    Запрошено: { $invited }, уже купили: { $bought }.
+birthday-ask = Розкажіть, коли у вас день народження, і отримайте подарунок: надішліть /birthday ДД.ММ, наприклад /birthday 14.03. Лише день і місяць.
+birthday-current = Ваш день народження: { $date }. Щоб змінити, надішліть /birthday ДД.ММ.
+birthday-invalid = «{ $text }» — не дата. Надішліть день і місяць так: /birthday 14.03
+birthday-saved = Збережено: { $date }. Ми запам'ятаємо!
+tier-up = Вітаємо! Тепер ваш рівень — <b>{ $tier }</b>. Дякуємо, що повертаєтеся!
+referral-paid-referrer = Ваш друг зробив першу покупку: вам нараховано { $points ->
+    [one] { $points } бал
+    [few] { $points } бали
+   *[other] { $points } балів
+}. Дякуємо!
+referral-paid-invited = Вітальний бонус за запрошенням друга: { $points ->
+    [one] { $points } бал
+    [few] { $points } бали
+   *[other] { $points } балів
+}.
+points-redeemed = Списано { $points ->
+    [one] { $points } бал
+    [few] { $points } бали
+   *[other] { $points } балів
+}. Залишок: { $balance }.
+birthday-bonus = З днем народження! 🎉 Подарунок від нас: { $points ->
+    [one] { $points } бал
+    [few] { $points } бали
+   *[other] { $points } балів
+}.
+
+## Бонуси (персонал)
+cmd-purchase = Персонал: записати покупку
+cmd-redeem = Персонал: списати бали клієнта
+cmd-adjust = Персонал: скоригувати бали
+purchase-usage = Використання: /purchase &lt;телефон | картка | @username | id&gt; &lt;сума&gt; [нотатка]
+error-amount-text = «{ $text }» — не сума. Пишіть так: 250 або 250.50.
+purchase-new-customer = новий клієнт { $who }
+purchase-preview = Записати покупку на <b>{ $amount }</b> для { $who }? Бали: +{ $points }
+confirm-button = ✅ Підтвердити
+cancel-button = Скасувати
+purchase-expired = Це підтвердження застаріло. Надішліть команду ще раз.
+purchase-cancelled = Скасовано: нічого не записано.
+purchase-duplicate = Цю покупку вже записано.
+purchase-recorded = Записано: { $amount }, +{ $points } балів.
+error-points-text = «{ $text }» — не кількість балів.
+redeem-usage = Використання: /redeem &lt;телефон | картка | @username | id&gt; &lt;бали&gt;
+redeem-done = Списано { $points } балів. Залишок: { $balance }.
+adjust-usage = Використання: /adjust &lt;телефон | картка | @username | id&gt; &lt;+N або -N&gt; &lt;причина&gt;
+adjust-done = Скориговано на { $points } балів. Залишок: { $balance }.
+error-purchase-id = Немає номера покупки або він задовгий.
+error-currency = Валюта має бути { $expected }.
+error-amount = Сума не може бути від'ємною.
+error-time = У часі має бути вказано часовий пояс.
+error-time-future = Час покупки — у майбутньому.
+error-customer-missing = Вкажіть, хто купив: телефон або картку.
+error-customer-unknown = Такого клієнта немає.
+error-card = Це не код картки.
+error-phone = Це не номер телефону.
+error-card-phone-mismatch = Ця картка і цей телефон належать різним клієнтам.
+error-points-positive = Кількість балів має бути більшою за нуль.
+error-points-nonzero = Коригування не може бути нульовим.
+error-not-enough-points = Недостатньо балів: на рахунку { $balance }.
