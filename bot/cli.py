@@ -29,6 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("check-config", help="validate the configuration file and exit")
     demo = commands.add_parser("demo", help="a terminal chat with a demo shop: no token, no network")
     demo.add_argument("--db", type=Path, default=None, help="keep the demo database in this file")
+    purchases = commands.add_parser("purchases", help="purchases reported by the shop")
+    purchase_actions = purchases.add_subparsers(dest="purchases_action", required=True, metavar="ACTION")
+    purchase_import = purchase_actions.add_parser(
+        "import",
+        help="import purchases from a CSV file in one transaction (exit code 2 and nothing imported "
+        "when any line is bad)",
+    )
+    purchase_import.add_argument("file", type=Path, metavar="FILE.csv", help="see the README for the columns")
+    purchase_import.add_argument(
+        "--dry-run", action="store_true", help="check the file and say what would be imported; change nothing"
+    )
     return parser
 
 
@@ -50,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "migrate":
             return asyncio.run(_migrate(config))
+        if args.command == "purchases":
+            from bot.csv_import import run_import_command
+
+            return asyncio.run(run_import_command(config, args.file, dry_run=args.dry_run))
         from bot.app import run_bot
 
         asyncio.run(run_bot(config))

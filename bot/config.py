@@ -188,6 +188,179 @@ class ApiConfig(_Section):
     token_env: str = Field(default="RETENTION_API_TOKEN", min_length=1)
 
 
+TriggerKind = Literal[
+    "opted_in",
+    "days_after_first_purchase",
+    "segment_entered",
+    "late_by_rhythm",
+    "birthday",
+    "points_expiring",
+    "restock",
+]
+SegmentName = Literal["new", "active", "at_risk", "lapsed", "lost"]
+_CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class CouponConfig(_Section):
+    kind: Literal["percent", "amount"]
+    # percent: 1–100; amount: whole currency units.
+    value: int = Field(gt=0)
+    valid_days: int = Field(default=14, ge=1)
+
+    @model_validator(mode="after")
+    def _sane_percent(self) -> CouponConfig:
+        if self.kind == "percent" and self.value > 100:
+            raise ValueError("a percent coupon cannot exceed 100")
+        return self
+
+
+class StepConfig(_Section):
+    template: str = Field(pattern=r"^[a-z0-9_]+$")
+    # Days after the previous step was sent (the first step: after the trigger fired).
+    delay_days: int = Field(default=0, ge=0)
+    coupon: bool = False
+
+
+class RuleConfig(_Section):
+    name: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    enabled: bool = True
+    trigger: TriggerKind
+    # days_after_first_purchase: N days; points_expiring: within N days.
+    days: int = Field(default=0, ge=0)
+    segment: SegmentName | None = None
+    steps: list[StepConfig] = Field(min_length=1)
+    coupon: CouponConfig | None = None
+    # No message of this rule to the same customer again for this long after its last step.
+    cooldown_days: int = Field(default=30, ge=0)
+    # Higher wins when several rules are due for one customer at once.
+    priority: int = 0
+    # Share of eligible customers held out (recorded, not sent) to measure what the rule changes.
+    holdout_percent: int | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _trigger_needs(self) -> RuleConfig:
+        if self.trigger == "segment_entered" and self.segment is None:
+            raise ValueError("trigger 'segment_entered' needs segment = \"lapsed\" (or another segment)")
+        if self.trigger in ("days_after_first_purchase", "points_expiring") and self.days <= 0:
+            raise ValueError(f"trigger {self.trigger!r} needs days = N (more than 0)")
+        if any(step.coupon for step in self.steps) and self.coupon is None:
+            raise ValueError("a step has coupon = true but the rule has no [coupon]")
+        return self
+
+
+class SegmentsConfig(_Section):
+    """Days since the last purchase; set them for the business (cafés ~a month, clothes a season)."""
+
+    new_days: int = Field(default=30, ge=1)
+    at_risk_days: int = Field(default=21, ge=1)
+    lapsed_days: int = Field(default=35, ge=1)
+    lost_days: int = Field(default=180, ge=1)
+    # With at least late_min_purchases purchases, a customer is late when the days since the last
+    # purchase exceed late_multiple times their own median gap between purchases.
+    late_multiple: ExactDecimal = Decimal(2)
+    late_min_purchases: int = Field(default=3, ge=3)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SegmentsConfig:
+        if not self.at_risk_days < self.lapsed_days < self.lost_days:
+            raise ValueError("need at_risk_days < lapsed_days < lost_days")
+        if self.late_multiple <= 1:
+            raise ValueError("late_multiple must be more than 1")
+        return self
+
+
+def _default_rules() -> list[RuleConfig]:
+    """The seed guidance: thanks and a coupon, then useful information, staged win-back, occasions."""
+    raw: list[dict[str, Any]] = [
+        {
+            "name": "welcome",
+            "trigger": "opted_in",
+            "priority": 100,
+            "cooldown_days": 36500,
+            "coupon": {"kind": "percent", "value": 10, "valid_days": 14},
+            "steps": [{"template": "welcome", "coupon": True}],
+        },
+        {
+            "name": "first_purchase_tip",
+            "trigger": "days_after_first_purchase",
+            "days": 3,
+            "priority": 40,
+            "cooldown_days": 36500,
+            "steps": [{"template": "tip"}],
+        },
+        {
+            "name": "win_back",
+            "trigger": "segment_entered",
+            "segment": "lapsed",
+            "priority": 80,
+            "cooldown_days": 180,
+            "coupon": {"kind": "percent", "value": 15, "valid_days": 14},
+            "steps": [
+                {"template": "win_back_offer", "coupon": True},
+                {"template": "win_back_news", "delay_days": 14},
+            ],
+        },
+        {
+            "name": "birthday",
+            "trigger": "birthday",
+            "priority": 90,
+            "cooldown_days": 300,
+            "coupon": {"kind": "percent", "value": 20, "valid_days": 7},
+            "steps": [{"template": "birthday", "coupon": True}],
+        },
+        {
+            "name": "points_expiring",
+            "trigger": "points_expiring",
+            "days": 14,
+            "priority": 70,
+            "cooldown_days": 20,
+            "steps": [{"template": "points_expiring"}],
+        },
+        {
+            "name": "restock",
+            "trigger": "restock",
+            "priority": 60,
+            "cooldown_days": 14,
+            "steps": [{"template": "restock"}],
+        },
+        {
+            "name": "late",
+            "trigger": "late_by_rhythm",
+            "priority": 50,
+            "cooldown_days": 30,
+            "steps": [{"template": "miss_you"}],
+        },
+    ]
+    return [RuleConfig.model_validate(rule) for rule in raw]
+
+
+class NudgesConfig(_Section):
+    enabled: bool = True
+    # Quiet hours in the customer's time zone (the shop's unless known): due messages wait for the end.
+    quiet_start: str = Field(default="21:00", pattern=_CLOCK_TIME)
+    quiet_end: str = Field(default="10:00", pattern=_CLOCK_TIME)
+    holdout_percent: int = Field(default=10, ge=0, le=100)
+    plan_every_minutes: int = Field(default=15, ge=1)
+    segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
+    rules: list[RuleConfig] = Field(default_factory=_default_rules)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> NudgesConfig:
+        names = [rule.name for rule in self.rules]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"rule names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+class DeliveryConfig(_Section):
+    # Telegram allows about 30 messages a second per bot (more with paid broadcasts) and 1 per chat.
+    messages_per_second: int = Field(default=30, ge=1, le=1000)
+    per_chat_interval_seconds: int = Field(default=1, ge=0)
+    max_attempts: int = Field(default=5, ge=1)
+    senders: int = Field(default=8, ge=1, le=64)
+
+
 class Config(_Section):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -197,6 +370,8 @@ class Config(_Section):
     marketing: MarketingConfig = Field(default_factory=MarketingConfig)
     loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    nudges: NudgesConfig = Field(default_factory=NudgesConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
 
 assert set(SUPPORTED_LANGUAGES) == {"ru", "uk", "en"}

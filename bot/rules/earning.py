@@ -31,7 +31,7 @@ def parse_amount(text: str, currency_digits: int) -> int | None:
     """'125.50', '125,50' or '125' → minor units; None when it is not a non-negative amount with at most
     the currency's number of decimals."""
     cleaned = text.strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
-    if not cleaned or cleaned.count(".") > 1 or not cleaned.replace(".", "").isdigit():
+    if not cleaned or cleaned.count(".") > 1 or not cleaned.replace(".", "").isdecimal():
         return None
     value = Decimal(cleaned)
     minor = value.scaleb(currency_digits)

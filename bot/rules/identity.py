@@ -54,3 +54,15 @@ def normalize_phone(text: str, default_region: str) -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_contact_phone(text: str, default_region: str) -> str | None:
+    """The number of a contact shared from Telegram: international, but often sent without the '+'.
+
+    Read as international first, so a foreign customer's `447700900123` is not refused (or worse, taken
+    for a local number); a number written the local way (`0501234567`) is read in `default_region`.
+    """
+    text = text.strip()
+    if text[:1].isdigit() and (international := normalize_phone("+" + text, default_region)):
+        return international
+    return normalize_phone(text, default_region)

@@ -9,7 +9,7 @@ from typing import Any
 from bot.clock import Clock, to_db
 from bot.config import Config
 from bot.models import ConsentAction, ConsentState, Customer, TelegramProfile
-from bot.rules.identity import PayloadKind, normalize_phone, parse_start_payload
+from bot.rules.identity import PayloadKind, normalize_contact_phone, parse_start_payload
 from bot.storage import accounts, customers, ledger
 from bot.storage.db import Database
 
@@ -93,7 +93,7 @@ class CustomerService:
         """A contact shared with the reply-keyboard button; someone else's contact is refused."""
         if contact_user_id != user_id:
             return LinkResult.NOT_OWN_CONTACT
-        phone = normalize_phone(phone_text, self._config.shop.phone_region)
+        phone = normalize_contact_phone(phone_text, self._config.shop.phone_region)
         if phone is None:
             return LinkResult.INVALID_PHONE
         now = self._clock.now()

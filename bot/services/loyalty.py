@@ -469,10 +469,13 @@ class LoyaltyService:
 
     # -- referrals and birthdays ----------------------------------------------------------------------
 
-    async def referral_code(self, user_id: int) -> str:
-        """The customer's own code for `ref_<code>` links, made on first use."""
+    async def referral_code(self, user_id: int) -> str | None:
+        """The customer's own code for `ref_<code>` links, made on first use; None for someone who is not
+        a customer (never sent /start, or was forgotten): there is no row to keep the code in."""
         code = await customers.referral_code(self._db, user_id)
         while code is None:
+            if await customers.get(self._db, user_id) is None:
+                return None
             candidate = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
             if await customers.set_referral_code(self._db, user_id, candidate):
                 code = await customers.referral_code(self._db, user_id)
@@ -497,8 +500,9 @@ class LoyaltyService:
     async def invited_counts(self, user_id: int) -> tuple[int, int]:
         return await referrals.invited_count(self._db, user_id)
 
-    async def set_birthday(self, user_id: int, month_day: str | None) -> None:
-        await customers.set_birthday(self._db, user_id, month_day, self._clock.now())
+    async def set_birthday(self, user_id: int, month_day: str | None) -> bool:
+        """False (nothing stored) for someone who is not a customer: never sent /start, or was forgotten."""
+        return await customers.set_birthday(self._db, user_id, month_day, self._clock.now())
 
     async def birthday(self, user_id: int) -> str | None:
         return await customers.get_birthday(self._db, user_id)

@@ -159,12 +159,14 @@ async def counts(db: Database) -> dict[str, int]:
     return {key: int(row[key]) for key in row.keys()}  # noqa: SIM118 - sqlite3.Row iterates values
 
 
-async def set_birthday(db: Database, user_id: int, month_day: str | None, now: datetime) -> None:
+async def set_birthday(db: Database, user_id: int, month_day: str | None, now: datetime) -> bool:
+    """False when there is no such customer."""
     async with db.transaction() as tx:
-        await tx.execute(
+        cursor = await tx.execute(
             "UPDATE customers SET birthday = ?, updated_at = ? WHERE user_id = ?",
             (month_day, to_db(now), user_id),
         )
+        return cursor.rowcount == 1
 
 
 async def get_birthday(db: Reader, user_id: int) -> str | None:

@@ -1,0 +1,777 @@
+"""Importing purchases from a CSV file: `retention-bot --config CFG purchases import FILE.csv [--dry-run]`.
+
+The file
+--------
+UTF-8 text, with or without a byte-order mark. The first row is a header naming the columns, in any
+order; fields are separated by commas or by semicolons (whichever the header uses), and a field holding
+the separator or a quote is quoted the usual CSV way (`"Pepper, black"`).
+
+============  ========  ======================================================================================
+column        needed    what it holds
+============  ========  ======================================================================================
+purchase_id   yes       the shop's id of the purchase (receipt number), at most 100 characters
+phone         one of    the customer's phone; written without a country code it is read in ``[shop]
+card          the two   phone_region``. card: the loyalty card code (3–40 letters, digits or '-').
+                        Each row needs a phone or a card (or both); the column may be left out when unused
+amount        yes       the line's amount in currency units: ``125.50`` or ``125,50``, at most as many
+                        decimals as the currency has
+at            yes       when: an ISO-8601 date-time with a time zone (``2026-03-09T18:30:00+02:00``,
+                        ``2026-03-09 16:30:00Z``), or a date ``2026-03-09``: noon in the shop's time zone
+sku           no        the product's code on this line
+name          no        the product's name on this line
+qty           no        how many (a positive decimal, ``1.5`` or ``1,5`` for goods sold by weight); default 1
+============  ========  ======================================================================================
+
+Several rows with the same purchase_id are the lines of one purchase: its amount is the sum of their
+amounts, and their phone, card and at must agree. A row with a sku or a name is also kept as a
+purchase line (the row's amount as its price). Any other column is an error.
+
+What happens
+------------
+The whole file is checked first, and every bad row is reported with its line number and reason, e.g.
+``line 17: amount: "12,3,4" is not an amount``. If any row is bad, nothing is imported (exit code 2).
+Otherwise all purchases are recorded in one transaction, with the points they earn (source and actor
+"import"): all of them or none. A purchase id imported before is skipped, so importing the same file
+again changes nothing. ``--dry-run`` checks the file and tells what would be imported, changing nothing.
+
+The parser (`parse_purchases_csv`) is a plain function returning (purchases, errors). Recording goes
+through a batch path (`import_purchases`) that applies the same rules as
+`LoyaltyService.record_purchases` — points by `LoyaltyService.points_for`, one purchase per purchase id,
+the customer found by card or phone or created, the first-purchase bonus — with a few set-based
+statements instead of a dozen queries per purchase. A batch in which a referral would be paid is
+handed to `LoyaltyService.record_purchases` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+from zoneinfo import ZoneInfo
+
+from babel.numbers import get_currency_precision
+from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+from bot.clock import Clock, SystemClock, to_db
+from bot.config import Config
+from bot.models import LedgerKind
+from bot.rules.earning import add_months, parse_amount
+from bot.rules.identity import normalize_card_code, normalize_phone
+from bot.services.loyalty import LoyaltyError, LoyaltyService, PurchaseInput, PurchaseItem, PurchaseStatus
+from bot.storage import referrals
+from bot.storage.db import Database, Tx
+
+EXIT_OK = 0
+EXIT_BAD_FILE = 2
+
+SOURCE = "import"
+ACTOR = "import"
+REQUIRED_COLUMNS = ("purchase_id", "amount", "at")
+CUSTOMER_COLUMNS = ("phone", "card")
+OPTIONAL_COLUMNS = ("sku", "name", "qty")
+COLUMNS = ("purchase_id", "phone", "card", "amount", "at", "sku", "name", "qty")
+MAX_PURCHASE_ID = 100  # as LoyaltyService accepts
+MAX_SKU, MAX_NAME = 100, 200  # as the till's API accepts
+MAX_AMOUNT_MINOR = 10**15  # a line and a purchase; keeps sums far inside SQLite's 64-bit integers
+FUTURE_SLACK = timedelta(days=1)  # as LoyaltyService accepts: a till's clock may run a little ahead
+NOON = time(12, 0)
+
+_CHUNK = 500  # bound parameters per IN (...) query: well under SQLite's limit
+_WRITE_CHUNK = 5000  # purchases written per round of executemany (and per step of the progress bar)
+_PROGRESS_EVERY = 2048  # rows between progress reports while parsing
+
+T = TypeVar("T")
+
+
+# -- parsing and validating ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class CsvError:
+    """One problem: `line` is the file's line number (the header is line 1; 0: not about one line)."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+@dataclass(frozen=True)
+class CsvPurchase:
+    """A purchase ready for LoyaltyService, with the file lines it came from (for messages)."""
+
+    purchase: PurchaseInput
+    lines: tuple[int, ...]
+
+
+@dataclass
+class _Group:
+    """The lines of one purchase id gathered so far."""
+
+    line: int
+    phone: str | None
+    card: str | None
+    at: datetime
+    raw_phone: str
+    raw_card: str
+    raw_at: str
+    amount_minor: int = 0
+    lines: list[int] = field(default_factory=list)
+    items: list[PurchaseItem] = field(default_factory=list)
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    text = value if len(value) <= limit else value[: limit - 1] + "…"
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def _decode(data: bytes) -> tuple[str | None, CsvError | None]:
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return None, CsvError(line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8")
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def _read_header(names: list[str]) -> tuple[dict[str, int], list[CsvError]]:
+    errors: list[CsvError] = []
+    index: dict[str, int] = {}
+    for position, raw in enumerate(names):
+        name = raw.strip().lower()
+        if name not in COLUMNS:
+            shown = _shown(raw.strip()) if raw.strip() else f"number {position + 1} (no name)"
+            errors.append(CsvError(1, f"unknown column {shown}; the columns are: {', '.join(COLUMNS)}"))
+        elif name in index:
+            errors.append(CsvError(1, f'column "{name}" appears twice'))
+        else:
+            index[name] = position
+    for name in REQUIRED_COLUMNS:
+        if name not in index:
+            errors.append(CsvError(1, f'missing column "{name}"'))
+    if not any(name in index for name in CUSTOMER_COLUMNS):
+        errors.append(CsvError(1, 'missing column "phone" or "card" (at least one of them)'))
+    return index, errors
+
+
+class _RowReader:
+    """Reads the fields of one row, with caches: a file repeats its customers, times and amounts."""
+
+    def __init__(self, config: Config, now: datetime) -> None:
+        self.digits = int(get_currency_precision(config.shop.currency))
+        self.region = config.shop.phone_region
+        self.zone: ZoneInfo = config.shop.zone
+        self.latest = now + FUTURE_SLACK
+        self._phones: dict[str, str | None] = {}
+        self._times: dict[str, datetime | str] = {}
+
+    def phone(self, text: str) -> str | None:
+        if text not in self._phones:
+            self._phones[text] = normalize_phone(text, self.region)
+        return self._phones[text]
+
+    def at(self, text: str) -> datetime | str:
+        """The moment, or what is wrong with the text."""
+        found = self._times.get(text)
+        if found is None:
+            found = self._times[text] = self._read_at(text)
+        return found
+
+    def _read_at(self, text: str) -> datetime | str:
+        problem = "is not a date-time with a time zone (2026-03-09T18:30:00+02:00) or a date (2026-03-09)"
+        if len(text) == 10:
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                return problem
+            moment = datetime.combine(day, NOON, tzinfo=self.zone)
+        else:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                return problem
+            if moment.tzinfo is None or moment.utcoffset() is None:
+                return (
+                    "has no time zone: add one (+02:00, Z) or give the date alone (noon in the shop's zone)"
+                )
+        if moment > self.latest:
+            return "is in the future"
+        return moment.astimezone(UTC)
+
+    def amount(self, text: str) -> int | str:
+        minor = parse_amount(text, self.digits)
+        if minor is not None:
+            return minor if minor <= MAX_AMOUNT_MINOR else "is too large"
+        if _decimal(text) is not None and not text.strip().startswith("-"):
+            return f"has more than {self.digits} decimals"
+        return "is not an amount"
+
+
+def _decimal(text: str) -> Decimal | None:
+    cleaned = text.strip().replace(",", ".")
+    if not cleaned or not cleaned.replace(".", "", 1).lstrip("+-").isdigit():
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def parse_purchases_csv(
+    data: bytes,
+    *,
+    config: Config,
+    now: datetime,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[list[CsvPurchase], list[CsvError]]:
+    """Read and check a whole purchases file (see the module's docstring for its columns).
+
+    Returns the purchases in the order their ids first appear, and every problem found, sorted by line;
+    import the purchases only when there are no errors. `progress(n)` is told of every `n` rows read.
+    Phones come out in E.164 and card codes upper-case; times in UTC (a date alone: noon in the
+    shop's time zone). Nothing here touches the database.
+    """
+    text, decode_error = _decode(data)
+    if text is None:
+        assert decode_error is not None
+        return [], [decode_error]
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    if not first_line.strip():
+        return [], [CsvError(1, f"no header row: the first line must name the columns ({','.join(COLUMNS)})")]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(first_line))
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        return [], [CsvError(1, f"cannot read the header: {exc}")]
+    index, errors = _read_header(header)
+    if errors:
+        return [], errors
+
+    fields = _RowReader(config, now)
+    width = len(header)
+    i_id, i_amount, i_at = index["purchase_id"], index["amount"], index["at"]
+    i_phone, i_card = index.get("phone"), index.get("card")
+    i_sku, i_name, i_qty = index.get("sku"), index.get("name"), index.get("qty")
+    groups: dict[str, _Group] = {}
+    previous_end = reader.line_num
+    unreported = 0
+    while True:
+        line = previous_end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(CsvError(line, f"cannot read the row: {exc}"))
+            break
+        previous_end = reader.line_num
+        unreported += 1
+        if progress is not None and unreported >= _PROGRESS_EVERY:
+            progress(unreported)
+            unreported = 0
+        if not any(value.strip() for value in row):
+            continue  # blank lines are allowed anywhere
+        if len(row) != width:
+            errors.append(CsvError(line, f"expected {width} fields as in the header, found {len(row)}"))
+            continue
+        row_errors = len(errors)
+
+        purchase_id = row[i_id].strip()
+        if not purchase_id:
+            errors.append(CsvError(line, "purchase_id: missing"))
+        elif len(purchase_id) > MAX_PURCHASE_ID:
+            errors.append(CsvError(line, f"purchase_id: longer than {MAX_PURCHASE_ID} characters"))
+
+        raw_phone = row[i_phone].strip() if i_phone is not None else ""
+        raw_card = row[i_card].strip() if i_card is not None else ""
+        phone = card = None
+        if not raw_phone and not raw_card:
+            errors.append(CsvError(line, "phone, card: missing (give at least one of them)"))
+        if raw_phone and (phone := fields.phone(raw_phone)) is None:
+            errors.append(CsvError(line, f"phone: {_shown(raw_phone)} is not a phone number"))
+        if raw_card and (card := normalize_card_code(raw_card)) is None:
+            errors.append(
+                CsvError(line, f"card: {_shown(raw_card)} is not a card code (3–40 letters, digits or '-')")
+            )
+
+        raw_amount = row[i_amount].strip()
+        amount = fields.amount(raw_amount) if raw_amount else "missing"
+        if isinstance(amount, str):
+            shown = "" if amount == "missing" else f"{_shown(raw_amount)} "
+            errors.append(CsvError(line, f"amount: {shown}{amount}"))
+
+        raw_at = row[i_at].strip()
+        at = fields.at(raw_at) if raw_at else "missing"
+        if isinstance(at, str):
+            errors.append(CsvError(line, f"at: {'' if at == 'missing' else _shown(raw_at) + ' '}{at}"))
+
+        qty = Decimal(1)
+        raw_qty = row[i_qty].strip() if i_qty is not None else ""
+        if raw_qty:
+            read = _decimal(raw_qty)
+            if read is None or read <= 0:
+                errors.append(CsvError(line, f"qty: {_shown(raw_qty)} is not a positive quantity"))
+            else:
+                qty = read
+        sku = row[i_sku].strip() if i_sku is not None else ""
+        name = row[i_name].strip() if i_name is not None else ""
+        if len(sku) > MAX_SKU:
+            errors.append(CsvError(line, f"sku: longer than {MAX_SKU} characters"))
+        if len(name) > MAX_NAME:
+            errors.append(CsvError(line, f"name: longer than {MAX_NAME} characters"))
+
+        if len(errors) > row_errors:
+            continue
+        assert isinstance(amount, int) and isinstance(at, datetime)
+        group = groups.get(purchase_id)
+        if group is None:
+            group = groups[purchase_id] = _Group(line, phone, card, at, raw_phone, raw_card, raw_at)
+        else:
+            for column, mine, theirs, mine_raw, theirs_raw in (
+                ("phone", phone, group.phone, raw_phone, group.raw_phone),
+                ("card", card, group.card, raw_card, group.raw_card),
+                ("at", at, group.at, raw_at, group.raw_at),
+            ):
+                if mine != theirs:
+                    errors.append(
+                        CsvError(
+                            line,
+                            f"{column}: {_shown(mine_raw)} differs from line {group.line} "
+                            f"({_shown(theirs_raw)}) of the same purchase {_shown(purchase_id)}",
+                        )
+                    )
+            if group.amount_minor + amount > MAX_AMOUNT_MINOR:
+                errors.append(
+                    CsvError(line, f"amount: the total of purchase {_shown(purchase_id)} is too large")
+                )
+            if len(errors) > row_errors:
+                continue
+        group.amount_minor += amount
+        group.lines.append(line)
+        if sku or name:
+            group.items.append(PurchaseItem(sku=sku, name=name, qty=qty, price_minor=amount))
+    if progress is not None and unreported:
+        progress(unreported)
+
+    currency = config.shop.currency
+    purchases = [
+        CsvPurchase(
+            PurchaseInput(
+                purchase_id=purchase_id,
+                amount_minor=group.amount_minor,
+                currency=currency,
+                at=group.at,
+                phone=group.phone,
+                card=group.card,
+                items=tuple(group.items),
+            ),
+            tuple(group.lines),
+        )
+        for purchase_id, group in groups.items()
+    ]
+    errors.sort()
+    return purchases, errors
+
+
+# -- recording ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    """What an import did, or (dry run) would do."""
+
+    purchases: int = 0
+    lines: int = 0
+    new: int = 0
+    duplicates: int = 0
+    new_customers: int = 0
+    amount_minor: int = 0  # all purchases in the file
+    new_amount_minor: int = 0  # the new ones only
+    points: int = 0  # earned by the new purchases
+    bonus_points: int = 0  # first-purchase and referral bonuses
+    dry_run: bool = False
+    path: str = "batch"  # "batch", or "service" when LoyaltyService.record_purchases recorded it
+
+
+@dataclass
+class _Account:
+    id: int | None  # None: to be created
+    user_id: int | None
+    purchases_before: int
+    card: str | None = None
+    phone: str | None = None
+
+
+@dataclass
+class _Plan:
+    """The new purchases with their accounts, as LoyaltyService would resolve them, in file order."""
+
+    new: list[tuple[CsvPurchase, _Account]] = field(default_factory=list)
+    created: list[_Account] = field(default_factory=list)
+    first_purchase: set[str] = field(default_factory=set)  # purchase ids that are an account's first
+    referral_due: bool = False  # some first purchase would pay a referral: LoyaltyService records it
+    errors: list[CsvError] = field(default_factory=list)
+    report: ImportReport = field(default_factory=ImportReport)
+
+
+class _Rejected(Exception):
+    def __init__(self, errors: list[CsvError]) -> None:
+        super().__init__(f"{len(errors)} errors")
+        self.errors = errors
+
+
+class _UseService(Exception):
+    """Leave the batch path's transaction untouched: LoyaltyService records this batch itself."""
+
+
+def _chunks(values: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+async def _existing_purchase_ids(tx: Tx, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        rows = await tx.fetch_all(
+            f"SELECT external_id FROM purchases WHERE external_id IN ({_marks(len(chunk))})", chunk
+        )
+        found.update(str(r[0]) for r in rows)
+    return found
+
+
+async def _known_accounts(tx: Tx, cards: Iterable[str], phones: Iterable[str]) -> list[_Account]:
+    """The shop's records holding any of these cards or phones, with their purchase counts."""
+    rows: dict[int, Any] = {}
+    for column, values in (("card_code", cards), ("phone", phones)):
+        for chunk in _chunks(sorted(set(values))):
+            for row in await tx.fetch_all(
+                f"SELECT id, user_id, card_code, phone FROM loyalty_accounts "
+                f"WHERE {column} IN ({_marks(len(chunk))})",
+                chunk,
+            ):
+                rows[int(row["id"])] = row
+    counts: dict[int, int] = {}
+    for chunk_ids in _chunks(sorted(rows)):
+        for r in await tx.fetch_all(
+            f"SELECT account_id, COUNT(*) FROM purchases WHERE account_id IN ({_marks(len(chunk_ids))}) "
+            "GROUP BY account_id",
+            chunk_ids,
+        ):
+            counts[int(r[0])] = int(r[1])
+    return [
+        _Account(account_id, r["user_id"], counts.get(account_id, 0), r["card_code"], r["phone"])
+        for account_id, r in rows.items()
+    ]
+
+
+async def _plan(tx: Tx, loyalty: LoyaltyService, config: Config, purchases: list[CsvPurchase]) -> _Plan:
+    """Which purchases are new and whose they are: LoyaltyService's rules, read in a few queries."""
+    plan = _Plan()
+    report = plan.report
+    report.purchases = len(purchases)
+    report.lines = sum(len(p.lines) for p in purchases)
+    report.amount_minor = sum(p.purchase.amount_minor for p in purchases)
+    existing = await _existing_purchase_ids(tx, [p.purchase.purchase_id for p in purchases])
+    new = [p for p in purchases if p.purchase.purchase_id not in existing]
+    report.duplicates = len(purchases) - len(new)
+    known = await _known_accounts(
+        tx,
+        (p.purchase.card for p in new if p.purchase.card),
+        (p.purchase.phone for p in new if p.purchase.phone),
+    )
+    by_card = {a.card: a for a in known if a.card}
+    by_phone = {a.phone: a for a in known if a.phone}
+    # Account by account as LoyaltyService._account_for does: the card's account, else the phone's, else
+    # a new one holding both; a purchase whose card and phone belong to different customers is refused.
+    for item in new:
+        card, phone = item.purchase.card, item.purchase.phone
+        card_account = by_card.get(card) if card else None
+        phone_account = by_phone.get(phone) if phone else None
+        if card_account and phone_account and card_account is not phone_account:
+            plan.errors.append(
+                CsvError(
+                    item.lines[0],
+                    f"card {_shown(card or '')} and phone {_shown(phone or '')} belong to different "
+                    "customers in the shop's records",
+                )
+            )
+            continue
+        account = card_account or phone_account
+        if account is None:
+            account = _Account(None, None, 0, card, phone)
+            plan.created.append(account)
+            if card:
+                by_card[card] = account
+            if phone:
+                by_phone[phone] = account
+        if account.purchases_before == 0:
+            plan.first_purchase.add(item.purchase.purchase_id)
+            if account.user_id is not None and await referrals.unrewarded_referrer(tx, account.user_id):
+                plan.referral_due = True
+        account.purchases_before += 1
+        plan.new.append((item, account))
+    report.new = len(plan.new)
+    report.new_customers = len(plan.created)
+    report.new_amount_minor = sum(p.purchase.amount_minor for p, _ in plan.new)
+    report.points = sum(loyalty.points_for(p.purchase.amount_minor) for p, _ in plan.new)
+    report.bonus_points = len(plan.first_purchase) * config.loyalty.first_purchase_bonus
+    return plan
+
+
+async def _write(
+    tx: Tx,
+    plan: _Plan,
+    loyalty: LoyaltyService,
+    config: Config,
+    now: datetime,
+    advance: Callable[[int], object],
+) -> None:
+    """The rows LoyaltyService._record_in would write for these purchases, in the same order."""
+    stamp = to_db(now)
+    currency = config.shop.currency
+    rules = config.loyalty
+    if plan.created:
+        before = int(await tx.fetch_value("SELECT COALESCE(MAX(id), 0) FROM loyalty_accounts"))
+        await tx.executemany(
+            "INSERT INTO loyalty_accounts (card_code, phone, name, user_id, linked_at, created_at) "
+            "VALUES (?, ?, NULL, NULL, NULL, ?)",
+            [(a.card, a.phone, stamp) for a in plan.created],
+        )
+        rows = await tx.fetch_all(
+            "SELECT id, card_code, phone FROM loyalty_accounts WHERE id > ? ORDER BY id", (before,)
+        )
+        made = {(r["card_code"], r["phone"]): int(r["id"]) for r in rows}
+        for account in plan.created:
+            account.id = made[(account.card, account.phone)]
+    bonus_expires = add_months(now, rules.points_expire_months)
+    for chunk in _chunks(plan.new, _WRITE_CHUNK):
+        before = int(await tx.fetch_value("SELECT COALESCE(MAX(id), 0) FROM purchases"))
+        await tx.executemany(
+            "INSERT INTO purchases (account_id, external_id, amount_minor, currency, at, created_at, source, "
+            "note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    account.id,
+                    p.purchase.purchase_id,
+                    p.purchase.amount_minor,
+                    currency,
+                    to_db(p.purchase.at),
+                    stamp,
+                    SOURCE,
+                    p.purchase.note,
+                )
+                for p, account in chunk
+            ],
+        )
+        row_ids = {
+            str(r[1]): int(r[0])
+            for r in await tx.fetch_all("SELECT id, external_id FROM purchases WHERE id > ?", (before,))
+        }
+        await tx.executemany(
+            "INSERT INTO purchase_items (purchase_id, line, sku, name, qty, price_minor) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (row_ids[p.purchase.purchase_id], line, i.sku, i.name, str(i.qty), i.price_minor)
+                for p, _ in chunk
+                for line, i in enumerate(p.purchase.items, start=1)
+            ],
+        )
+        entries: list[tuple[object, ...]] = []
+        for p, account in chunk:
+            purchase = p.purchase
+            earned = loyalty.points_for(purchase.amount_minor)
+            if earned > 0:
+                expires = add_months(purchase.at, rules.points_expire_months)
+                entries.append(
+                    (
+                        account.id,
+                        LedgerKind.EARN.value,
+                        earned,
+                        "purchase",
+                        ACTOR,
+                        to_db(purchase.at),
+                        to_db(expires),
+                        f"purchase:{purchase.purchase_id}",
+                    )
+                )
+            if rules.first_purchase_bonus > 0 and purchase.purchase_id in plan.first_purchase:
+                entries.append(
+                    (
+                        account.id,
+                        LedgerKind.BONUS.value,
+                        rules.first_purchase_bonus,
+                        "first-purchase",
+                        "system",
+                        stamp,
+                        to_db(bonus_expires),
+                        f"first-purchase:{account.id}",
+                    )
+                )
+        await tx.executemany(
+            "INSERT INTO points_ledger (account_id, kind, points, reason, actor, at, expires_at, "
+            "external_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (external_id) DO NOTHING",
+            entries,
+        )
+        advance(len(chunk))
+
+
+async def import_purchases(
+    db: Database,
+    loyalty: LoyaltyService,
+    config: Config,
+    clock: Clock,
+    purchases: list[CsvPurchase],
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[ImportReport, list[CsvError]]:
+    """Record checked purchases all together in one transaction, or (dry run) only say what that would do.
+
+    Errors (a card and a phone of different customers in the shop's records) mean nothing was recorded.
+    """
+    advance = progress or (lambda _n: None)
+    now = clock.now()
+    try:
+        async with db.transaction() as tx:
+            plan = await _plan(tx, loyalty, config, purchases)
+            if plan.errors:
+                raise _Rejected(plan.errors)
+            if not dry_run:
+                if plan.referral_due:
+                    raise _UseService()  # nothing written yet: the transaction is rolled back
+                await _write(tx, plan, loyalty, config, now, advance)
+    except _Rejected as rejected:
+        return ImportReport(dry_run=dry_run), sorted(rejected.errors)
+    except _UseService:
+        try:
+            results = await loyalty.record_purchases(
+                [p.purchase for p in purchases], actor=ACTOR, source=SOURCE
+            )
+        except LoyaltyError as exc:  # the shop's records changed since the check a moment ago
+            return ImportReport(), [CsvError(0, f"refused by the loyalty rules: {exc}")]
+        advance(len(purchases))
+        created = [r for r in results if r.status is PurchaseStatus.CREATED]
+        report = plan.report
+        report.path = "service"
+        report.new = len(created)
+        report.duplicates = len(results) - len(created)
+        report.points = sum(r.points_earned for r in created)
+        report.bonus_points = sum(r.bonus_points for r in created)
+        return report, []
+    if dry_run:
+        advance(len(purchases))
+    plan.report.dry_run = dry_run
+    return plan.report, []
+
+
+# -- the command --------------------------------------------------------------------------------------
+
+
+def _money(minor: int, digits: int, currency: str) -> str:
+    whole = f"{Decimal(minor).scaleb(-digits):,.{digits}f}".replace(",", " ")
+    return f"{whole} {currency}"
+
+
+def _bar(description: str, total: int | None, unit: str) -> Any:
+    return tqdm(
+        total=total,
+        desc=description,
+        unit=unit,
+        unit_scale=True,
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        leave=False,
+    )
+
+
+def print_report(report: ImportReport, name: str, digits: int, currency: str, out: TextIO) -> None:
+    def say(text: str) -> None:
+        print(text, file=out)
+
+    amount = _money(report.amount_minor, digits, currency)
+    new_amount = _money(report.new_amount_minor, digits, currency)
+    bonus = f" (and {report.bonus_points} bonus points)" if report.bonus_points else ""
+    head = f"{name}: {report.purchases} purchases in {report.lines} lines, {amount}"
+    if report.dry_run:
+        say(f"{head} — dry run, nothing was changed")
+        say(f"  would import:       {report.new} new purchases, {new_amount}")
+        say(f"  already imported:   {report.duplicates} (would be skipped)")
+        say(f"  new customers:      {report.new_customers}")
+        say(f"  points to earn:     {report.points}{bonus}")
+    elif report.new == 0:
+        say(f"{head}")
+        say(f"  nothing to import: all {report.duplicates} purchases were imported before; nothing changed")
+    else:
+        say(head)
+        say(f"  imported:           {report.new} new purchases, {new_amount}")
+        say(f"  already imported:   {report.duplicates} (skipped)")
+        if report.path == "batch":
+            say(f"  new customers:      {report.new_customers}")
+        say(f"  points earned:      {report.points}{bonus}")
+
+
+async def import_file(
+    db: Database,
+    loyalty: LoyaltyService,
+    config: Config,
+    clock: Clock,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Check the file, then import it (or say what would be imported); the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=err)
+        return EXIT_BAD_FILE
+    with _bar("checking", data.count(b"\n") or None, " rows") as bar:
+        purchases, errors = parse_purchases_csv(data, config=config, now=clock.now(), progress=bar.update)
+    if errors:
+        return _refuse(errors, path, err)
+    with _bar("comparing" if dry_run else "importing", len(purchases), " purchases") as bar:
+        report, errors = await import_purchases(
+            db, loyalty, config, clock, purchases, dry_run=dry_run, progress=bar.update
+        )
+    if errors:
+        return _refuse(errors, path, err)
+    print_report(report, str(path), loyalty.currency_digits, config.shop.currency, out)
+    return EXIT_OK
+
+
+def _refuse(errors: list[CsvError], path: Path, err: TextIO) -> int:
+    for error in errors:
+        print(error, file=err)
+    lines = len({e.line for e in errors if e.line})
+    problem = f"{lines} bad line{'s' if lines != 1 else ''}" if lines else "refused"
+    print(f"{path}: {problem}; nothing was imported", file=err)
+    return EXIT_BAD_FILE
+
+
+async def run_import_command(config: Config, path: Path, *, dry_run: bool, clock: Clock | None = None) -> int:
+    """`retention-bot purchases import FILE.csv [--dry-run]`."""
+    from bot.app import open_application
+
+    clock = clock or SystemClock()
+    async with open_application(config, clock) as data:
+        return await import_file(data["db"], data["loyalty"], config, clock, path, dry_run=dry_run)

@@ -1,0 +1,81 @@
+"""Lifecycle segments and each customer's own rhythm, from purchase history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from itertools import pairwise
+from statistics import median
+
+from bot.config import SegmentsConfig
+
+DAY_SECONDS = 86400
+
+
+class Segment(StrEnum):
+    NEW = "new"
+    ACTIVE = "active"
+    AT_RISK = "at_risk"
+    LAPSED = "lapsed"
+    LOST = "lost"
+
+
+def segment_for(
+    now: datetime,
+    purchases: int,
+    first_purchase_at: datetime | None,
+    last_purchase_at: datetime | None,
+    rules: SegmentsConfig,
+) -> Segment:
+    """new: no purchase yet, or a single one within `new_days`; then by days since the last purchase."""
+    if purchases == 0 or first_purchase_at is None or last_purchase_at is None:
+        return Segment.NEW
+    if purchases == 1 and days_between(first_purchase_at, now) < rules.new_days:
+        return Segment.NEW
+    idle = days_between(last_purchase_at, now)
+    if idle >= rules.lost_days:
+        return Segment.LOST
+    if idle >= rules.lapsed_days:
+        return Segment.LAPSED
+    if idle >= rules.at_risk_days:
+        return Segment.AT_RISK
+    return Segment.ACTIVE
+
+
+def segment_entered_at(
+    segment: Segment, last_purchase_at: datetime, rules: SegmentsConfig
+) -> datetime | None:
+    """When an idle customer crossed into `segment` (None for segments not reached by idling)."""
+    days = {
+        Segment.AT_RISK: rules.at_risk_days,
+        Segment.LAPSED: rules.lapsed_days,
+        Segment.LOST: rules.lost_days,
+    }.get(segment)
+    return None if days is None else last_purchase_at + timedelta(days=days)
+
+
+def days_between(earlier: datetime, later: datetime) -> float:
+    return (later - earlier).total_seconds() / DAY_SECONDS
+
+
+def median_gap_days(purchase_times: Sequence[datetime]) -> float | None:
+    """The median number of days between consecutive purchases; None with fewer than two."""
+    ordered = sorted(purchase_times)
+    gaps = [days_between(a, b) for a, b in pairwise(ordered)]
+    return float(median(gaps)) if gaps else None
+
+
+def late_since(purchase_times: Sequence[datetime], rules: SegmentsConfig) -> datetime | None:
+    """When a regular customer became late by their own rhythm (None if too few purchases to tell).
+
+    A weekly buyer is late after `late_multiple` weeks, not after the shop-wide month.
+    """
+    if len(purchase_times) < rules.late_min_purchases:
+        return None
+    gap = median_gap_days(purchase_times)
+    if gap is None or gap <= 0:
+        return None
+    allowed = Decimal(str(gap)) * rules.late_multiple
+    return max(purchase_times) + timedelta(days=float(allowed))

@@ -1,0 +1,277 @@
+"""SQL for `outbox`: planned marketing messages and their delivery state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.clock import from_db, to_db
+from bot.storage.db import Database, Reader, Row, Tx
+
+
+class OutboxState(StrEnum):
+    PLANNED = "planned"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    HELD_OUT = "held_out"
+    UNKNOWN = "unknown"
+
+
+# States that count against a customer's caps: what may have reached them.
+DELIVERED_OR_MAYBE = (OutboxState.SENT, OutboxState.SENDING, OutboxState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class NewOutboxRow:
+    user_id: int
+    rule: str
+    step: int
+    period: str
+    template: str
+    priority: int
+    state: OutboxState
+    due_at: datetime
+    reason: str | None = None
+    campaign_id: int | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"{self.user_id}:{self.rule}:{self.step}:{self.period}"
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    user_id: int
+    rule: str
+    step: int
+    period: str
+    template: str
+    priority: int
+    state: OutboxState
+    reason: str | None
+    due_at: datetime
+    attempts: int
+    coupon_code: str | None
+    campaign_id: int | None
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    user_id: int
+    rule: str
+    step: int
+    period: str
+    state: OutboxState
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def _row(row: Row) -> OutboxRow:
+    return OutboxRow(
+        id=row["id"],
+        user_id=row["user_id"],
+        rule=row["rule"],
+        step=row["step"],
+        period=row["period"],
+        template=row["template"],
+        priority=row["priority"],
+        state=OutboxState(row["state"]),
+        reason=row["reason"],
+        due_at=from_db(row["due_at"]),
+        attempts=row["attempts"],
+        coupon_code=row["coupon_code"],
+        campaign_id=row["campaign_id"],
+        sent_at=from_db(row["sent_at"]) if row["sent_at"] else None,
+    )
+
+
+async def insert_many(db: Database, rows: Iterable[NewOutboxRow], now: datetime) -> int:
+    """Insert planned rows; a row whose dedupe key exists is left alone. Returns how many were new."""
+    stamp = to_db(now)
+    values = [
+        (
+            r.dedupe_key,
+            r.user_id,
+            r.rule,
+            r.step,
+            r.period,
+            r.campaign_id,
+            r.template,
+            r.priority,
+            r.state.value,
+            r.reason,
+            to_db(r.due_at),
+            stamp,
+            stamp,
+        )
+        for r in rows
+    ]
+    if not values:
+        return 0
+    async with db.transaction() as tx:
+        before = await tx.fetch_value("SELECT total_changes()")
+        await tx.executemany(
+            """
+            INSERT INTO outbox (dedupe_key, user_id, rule, step, period, campaign_id, template, priority,
+                                state, reason, due_at, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (dedupe_key) DO NOTHING
+            """,
+            values,
+        )
+        after = await tx.fetch_value("SELECT total_changes()")
+    return int(after) - int(before)
+
+
+async def history_for_users(q: Reader, first_user: int, last_user: int, since: datetime) -> list[HistoryRow]:
+    """Rows of users in [first_user, last_user] that matter for planning: recent or still in flight."""
+    rows = await q.fetch_all(
+        """
+        SELECT user_id, rule, step, period, state, created_at, sent_at FROM outbox
+        WHERE user_id BETWEEN ? AND ? AND (created_at >= ? OR state IN ('planned', 'sending'))
+        """,
+        (first_user, last_user, to_db(since)),
+    )
+    return [
+        HistoryRow(
+            r["user_id"],
+            r["rule"],
+            r["step"],
+            r["period"],
+            OutboxState(r["state"]),
+            from_db(r["created_at"]),
+            from_db(r["sent_at"]) if r["sent_at"] else None,
+        )
+        for r in rows
+    ]
+
+
+async def due(q: Reader, now: datetime, limit: int) -> list[OutboxRow]:
+    rows = await q.fetch_all(
+        "SELECT * FROM outbox WHERE state = 'planned' AND due_at <= ? "
+        "ORDER BY priority DESC, due_at, id LIMIT ?",
+        (to_db(now), limit),
+    )
+    return [_row(r) for r in rows]
+
+
+async def next_due_at(q: Reader) -> datetime | None:
+    value = await q.fetch_value("SELECT MIN(due_at) FROM outbox WHERE state = 'planned'")
+    return from_db(value) if value else None
+
+
+async def get(q: Reader, outbox_id: int) -> OutboxRow | None:
+    row = await q.fetch_one("SELECT * FROM outbox WHERE id = ?", (outbox_id,))
+    return _row(row) if row else None
+
+
+async def sent_times(q: Reader, user_id: int, since: datetime) -> list[datetime]:
+    """When marketing messages went (or may have gone) to this customer since a moment."""
+    rows = await q.fetch_all(
+        """
+        SELECT COALESCE(sent_at, updated_at) FROM outbox
+        WHERE user_id = ? AND state IN ('sent', 'sending', 'unknown') AND COALESCE(sent_at, updated_at) >= ?
+        """,
+        (user_id, to_db(since)),
+    )
+    return [from_db(r[0]) for r in rows]
+
+
+async def mark_sending(tx: Tx, outbox_id: int, now: datetime, coupon_code: str | None, language: str) -> bool:
+    """planned → sending; False if someone else moved it first."""
+    cursor = await tx.execute(
+        """
+        UPDATE outbox SET state = 'sending', attempts = attempts + 1, coupon_code = COALESCE(?, coupon_code),
+                          language = ?, updated_at = ?
+        WHERE id = ? AND state = 'planned'
+        """,
+        (coupon_code, language, to_db(now), outbox_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def mark_sent(db: Database, outbox_id: int, now: datetime, message_id: int) -> None:
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, updated_at = ? WHERE id = ?",
+            (to_db(now), message_id, to_db(now), outbox_id),
+        )
+
+
+async def settle(
+    db: Database,
+    outbox_id: int,
+    state: OutboxState,
+    reason: str | None,
+    now: datetime,
+    *,
+    from_states: tuple[str, ...],
+) -> bool:
+    async with db.transaction() as tx:
+        return await settle_in(tx, outbox_id, state, reason, now, from_states=from_states)
+
+
+async def settle_in(
+    tx: Tx,
+    outbox_id: int,
+    state: OutboxState,
+    reason: str | None,
+    now: datetime,
+    *,
+    from_states: tuple[str, ...],
+) -> bool:
+    marks = ", ".join("?" for _ in from_states)
+    cursor = await tx.execute(
+        f"UPDATE outbox SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state IN ({marks})",
+        (state.value, reason, to_db(now), outbox_id, *from_states),
+    )
+    return cursor.rowcount == 1
+
+
+async def retry_later(db: Database, outbox_id: int, due_at: datetime, reason: str, now: datetime) -> None:
+    """A send that certainly did not arrive (429, server error): back to planned for a later try."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE outbox SET state = 'planned', due_at = ?, reason = ?, updated_at = ? "
+            "WHERE id = ? AND state IN ('sending', 'planned')",
+            (to_db(due_at), reason, to_db(now), outbox_id),
+        )
+
+
+async def postpone(tx: Tx, outbox_id: int, due_at: datetime, reason: str, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE outbox SET due_at = ?, reason = ?, updated_at = ? WHERE id = ? AND state = 'planned'",
+        (to_db(due_at), reason, to_db(now), outbox_id),
+    )
+
+
+async def recover_interrupted(db: Database, now: datetime) -> int:
+    """Rows caught in 'sending' by a crash may or may not have reached the customer: never resend them."""
+    async with db.transaction() as tx:
+        cursor = await tx.execute(
+            "UPDATE outbox SET state = 'unknown', reason = 'interrupted while sending', updated_at = ? "
+            "WHERE state = 'sending'",
+            (to_db(now),),
+        )
+        return cursor.rowcount
+
+
+async def counts_by_state(q: Reader) -> list[tuple[str, str, int]]:
+    rows = await q.fetch_all(
+        "SELECT rule, state, COUNT(*) FROM outbox GROUP BY rule, state ORDER BY rule, state"
+    )
+    return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+async def forget_user(tx: Tx, user_id: int) -> None:
+    await tx.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,))
+
+
+def window_start(now: datetime, days: int) -> datetime:
+    return now - timedelta(days=days)
