@@ -183,7 +183,8 @@ async def post_purchase(request: web.Request) -> web.Response:
             "points_earned": result.points_earned,
             "bonus_points": result.bonus_points,
             "balance": view.points if view else None,
-            "tier": view.tier.value if view else None,
+            # For a new purchase the tier comes from its own transaction, exact whatever else happens.
+            "tier": result.tier_after.value if created else (view.tier.value if view else None),
         },
         status=201 if created else 200,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from bot.storage.db import Database
 from bot.telegram.deps import WorkflowData, build_workflow_data
 from bot.telegram.dispatcher import build_bot, build_dispatcher
 from bot.telegram.notifier import TelegramNotifier
+from bot.telegram.sender import TelegramSender
 from bot.telegram.sessions import PollingSession
 from bot.texts import Texts
 
@@ -41,7 +43,8 @@ async def open_application(
         for migration in applied:
             log.info("applied migration %04d_%s", migration.version, migration.name)
         notifier = TelegramNotifier(bot, texts, db, clock) if bot is not None else None
-        yield build_workflow_data(config, clock, db, texts, notifier)
+        sender = TelegramSender(bot) if bot is not None else None
+        yield build_workflow_data(config, clock, db, texts, notifier, sender)
     finally:
         await db.close()
 
@@ -72,7 +75,47 @@ def build_scheduler(data: WorkflowData) -> AsyncIOScheduler:
     soon = data["clock"].now() + timedelta(seconds=5)
     scheduler.add_job(expire_points, "date", run_date=soon, id="expire-points-at-start")
     scheduler.add_job(birthday_bonuses, "date", run_date=soon, id="birthday-bonuses-at-start")
+
+    nudges = data["config"].nudges
+    if nudges.enabled:
+
+        async def plan_nudges() -> None:
+            report = await data["planner"].plan()
+            log.info("nudge planning: %d customers, %d new outbox rows", report.customers, report.written)
+
+        scheduler.add_job(
+            plan_nudges,
+            "interval",
+            minutes=nudges.plan_every_minutes,
+            id="plan-nudges",
+            next_run_time=soon,
+            **common,
+        )
     return scheduler
+
+
+class DeliveryJob:
+    """The scheduler's delivery job: sends what is due; `stop` waits for the send in hand to settle."""
+
+    EVERY_S = 5
+
+    def __init__(self, data: WorkflowData) -> None:
+        self.delivery = data["delivery"]
+        self._stop = asyncio.Event()
+        self._running = asyncio.Lock()
+
+    async def __call__(self) -> None:
+        if self.delivery is None or self._stop.is_set():
+            return
+        async with self._running:
+            report = await self.delivery.deliver_due(stop=self._stop)
+            if report.attempted:
+                log.info("nudge delivery: %s", dict(report.outcomes))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        async with self._running:
+            pass
 
 
 async def run_bot(config: Config, clock: Clock | None = None) -> None:
@@ -82,6 +125,18 @@ async def run_bot(config: Config, clock: Clock | None = None) -> None:
     async with open_application(config, clock or SystemClock(), bot) as data:
         dispatcher = build_dispatcher(data)
         scheduler = build_scheduler(data)
+        delivery = DeliveryJob(data)
+        if delivery.delivery is not None:
+            await delivery.delivery.recover()
+            scheduler.add_job(
+                delivery,
+                "interval",
+                seconds=DeliveryJob.EVERY_S,
+                id="deliver-nudges",
+                coalesce=True,
+                max_instances=1,
+                next_run_time=data["clock"].now(),
+            )
         scheduler.start()
         try:
             await dispatcher.start_polling(
@@ -91,5 +146,6 @@ async def run_bot(config: Config, clock: Clock | None = None) -> None:
                 close_bot_session=True,
             )
         finally:
+            await delivery.stop()
             scheduler.shutdown(wait=False)
     log.info("stopped cleanly")

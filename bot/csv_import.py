@@ -205,15 +205,18 @@ class _RowReader:
                 return (
                     "has no time zone: add one (+02:00, Z) or give the date alone (noon in the shop's zone)"
                 )
-        if moment > self.latest:
-            return "is in the future"
-        return moment.astimezone(UTC)
+        try:
+            if moment > self.latest:
+                return "is in the future"
+            return moment.astimezone(UTC)
+        except OverflowError:
+            return "is out of range"
 
     def amount(self, text: str) -> int | str:
         minor = parse_amount(text, self.digits)
         if minor is not None:
             return minor if minor <= MAX_AMOUNT_MINOR else "is too large"
-        if _decimal(text) is not None and not text.strip().startswith("-"):
+        if _decimal(text.replace(" ", "").replace("\u00a0", "")) is not None and not text.startswith("-"):
             return f"has more than {self.digits} decimals"
         return "is not an amount"
 
@@ -247,7 +250,8 @@ def parse_purchases_csv(
     if text is None:
         assert decode_error is not None
         return [], [decode_error]
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+    end = text.find("\n")
+    first_line = (text if end < 0 else text[:end]).rstrip("\r")
     if not first_line.strip():
         return [], [CsvError(1, f"no header row: the first line must name the columns ({','.join(COLUMNS)})")]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(first_line))
@@ -421,7 +425,7 @@ class _Plan:
     new: list[tuple[CsvPurchase, _Account]] = field(default_factory=list)
     created: list[_Account] = field(default_factory=list)
     first_purchase: set[str] = field(default_factory=set)  # purchase ids that are an account's first
-    referral_due: bool = False  # some first purchase would pay a referral: LoyaltyService records it
+    referrals_due: int = 0  # first purchases that would pay a referral: LoyaltyService records those
     errors: list[CsvError] = field(default_factory=list)
     report: ImportReport = field(default_factory=ImportReport)
 
@@ -507,8 +511,8 @@ async def _plan(tx: Tx, loyalty: LoyaltyService, config: Config, purchases: list
             plan.errors.append(
                 CsvError(
                     item.lines[0],
-                    f"card {_shown(card or '')} and phone {_shown(phone or '')} belong to different "
-                    "customers in the shop's records",
+                    f"card {_shown(card or '')} and phone {_shown(phone or '')} "
+                    "belong to different customers",
                 )
             )
             continue
@@ -523,14 +527,18 @@ async def _plan(tx: Tx, loyalty: LoyaltyService, config: Config, purchases: list
         if account.purchases_before == 0:
             plan.first_purchase.add(item.purchase.purchase_id)
             if account.user_id is not None and await referrals.unrewarded_referrer(tx, account.user_id):
-                plan.referral_due = True
+                plan.referrals_due += 1
         account.purchases_before += 1
         plan.new.append((item, account))
     report.new = len(plan.new)
     report.new_customers = len(plan.created)
     report.new_amount_minor = sum(p.purchase.amount_minor for p, _ in plan.new)
     report.points = sum(loyalty.points_for(p.purchase.amount_minor) for p, _ in plan.new)
-    report.bonus_points = len(plan.first_purchase) * config.loyalty.first_purchase_bonus
+    # As LoyaltyService counts a purchase's bonus: first-purchase, and the invited side's referral bonus.
+    report.bonus_points = (
+        len(plan.first_purchase) * config.loyalty.first_purchase_bonus
+        + plan.referrals_due * config.loyalty.referral_bonus
+    )
     return plan
 
 
@@ -653,7 +661,7 @@ async def import_purchases(
             if plan.errors:
                 raise _Rejected(plan.errors)
             if not dry_run:
-                if plan.referral_due:
+                if plan.referrals_due:
                     raise _UseService()  # nothing written yet: the transaction is rolled back
                 await _write(tx, plan, loyalty, config, now, advance)
     except _Rejected as rejected:
@@ -693,7 +701,6 @@ def _bar(description: str, total: int | None, unit: str) -> Any:
         total=total,
         desc=description,
         unit=unit,
-        unit_scale=True,
         file=sys.stderr,
         disable=not sys.stderr.isatty(),
         leave=False,
@@ -714,15 +721,16 @@ def print_report(report: ImportReport, name: str, digits: int, currency: str, ou
         say(f"  already imported:   {report.duplicates} (would be skipped)")
         say(f"  new customers:      {report.new_customers}")
         say(f"  points to earn:     {report.points}{bonus}")
+    elif report.purchases == 0:
+        say(f"{name}: no purchases in the file; nothing changed")
     elif report.new == 0:
-        say(f"{head}")
+        say(head)
         say(f"  nothing to import: all {report.duplicates} purchases were imported before; nothing changed")
     else:
         say(head)
         say(f"  imported:           {report.new} new purchases, {new_amount}")
         say(f"  already imported:   {report.duplicates} (skipped)")
-        if report.path == "batch":
-            say(f"  new customers:      {report.new_customers}")
+        say(f"  new customers:      {report.new_customers}")
         say(f"  points earned:      {report.points}{bonus}")
 
 

@@ -57,6 +57,9 @@ class Customer:
     consent_at: datetime | None
     reachable: bool
     created_at: datetime
+    frequency: str = "normal"
+    paused_until: datetime | None = None
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)

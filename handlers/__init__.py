@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import account, consent, errors, fallback, help, language, loyalty, staff, staff_loyalty
+from handlers import (
+    account,
+    consent,
+    errors,
+    fallback,
+    help,
+    language,
+    loyalty,
+    nudges,
+    staff,
+    staff_loyalty,
+)
 
 
 def all_routers() -> list[Router]:
@@ -16,6 +27,7 @@ def all_routers() -> list[Router]:
         consent.get_router(),
         account.get_router(),
         loyalty.get_router(),
+        nudges.get_router(),
         language.get_router(),
         help.get_router(),
         fallback.get_router(),  # catch-all: unknown commands and free text; must stay last

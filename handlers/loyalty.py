@@ -46,6 +46,9 @@ async def history(message: Message, loyalty: LoyaltyService, config: Config, tr:
 async def invite(message: Message, loyalty: LoyaltyService, config: Config, tr: Translator, bot: Bot) -> None:
     assert message.from_user is not None
     code = await loyalty.referral_code(message.from_user.id)
+    if code is None:
+        await message.answer(tr("consent-start-again"))
+        return
     me = await bot.me()
     link = f"https://t.me/{me.username}?start=ref_{code}"
     invited, bought = await loyalty.invited_counts(message.from_user.id)
@@ -68,6 +71,8 @@ async def birthday(message: Message, command: CommandObject, loyalty: LoyaltySer
     if month_day is None:
         await message.answer(tr("birthday-invalid", text=command.args.strip()[:20]))
         return
-    await loyalty.set_birthday(message.from_user.id, month_day)
+    if not await loyalty.set_birthday(message.from_user.id, month_day):
+        await message.answer(tr("consent-start-again"))
+        return
     month, day = month_day.split("-")
     await message.answer(tr("birthday-saved", date=f"{day}.{month}"))

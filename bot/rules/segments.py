@@ -79,3 +79,22 @@ def late_since(purchase_times: Sequence[datetime], rules: SegmentsConfig) -> dat
         return None
     allowed = Decimal(str(gap)) * rules.late_multiple
     return max(purchase_times) + timedelta(days=float(allowed))
+
+
+def restock_due(
+    times_by_sku: dict[str, list[datetime]], min_purchases: int = 3
+) -> tuple[str, datetime] | None:
+    """The product bought regularly (at least `min_purchases` times) that runs out first, and when:
+    one median gap after it was last bought."""
+    best: tuple[str, datetime] | None = None
+    for sku, times in times_by_sku.items():
+        distinct = sorted(set(times))
+        if len(distinct) < min_purchases:
+            continue
+        gap = median_gap_days(distinct)
+        if gap is None or gap <= 0:
+            continue
+        due = distinct[-1] + timedelta(days=gap)
+        if best is None or due < best[1]:
+            best = (sku, due)
+    return best

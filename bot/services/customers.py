@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -12,6 +13,8 @@ from bot.models import ConsentAction, ConsentState, Customer, TelegramProfile
 from bot.rules.identity import PayloadKind, normalize_contact_phone, parse_start_payload
 from bot.storage import accounts, customers, ledger
 from bot.storage.db import Database
+
+PAUSE_LENGTH = timedelta(days=91)
 
 
 class LinkResult(StrEnum):
@@ -149,6 +152,18 @@ class CustomerService:
 
     async def erase(self, user_id: int) -> bool:
         return await customers.erase(self._db, user_id, self._clock.now())
+
+    async def choose_frequency(self, user_id: int, choice: str) -> datetime | None:
+        """ "Fewer messages": weekly, monthly or a 3-month pause. Returns the end of a pause."""
+        now = self._clock.now()
+        if choice == "pause":
+            until = now + PAUSE_LENGTH
+            await customers.set_frequency(self._db, user_id, "normal", until, now)
+            return until
+        if choice not in ("weekly", "monthly"):
+            raise ValueError(f"unknown frequency {choice!r}")
+        await customers.set_frequency(self._db, user_id, choice, None, now)
+        return None
 
     async def mark_unreachable(self, user_id: int) -> None:
         await customers.mark_unreachable(self._db, user_id, self._clock.now())

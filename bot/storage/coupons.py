@@ -67,4 +67,5 @@ async def for_outbox(q: Reader, outbox_id: int) -> Coupon | None:
 
 
 async def forget_user(tx: Tx, user_id: int) -> None:
+    """Coupons stay for the shop's books, without their owner."""
     await tx.execute("UPDATE coupons SET user_id = NULL WHERE user_id = ?", (user_id,))

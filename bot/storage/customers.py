@@ -6,6 +6,7 @@ from datetime import datetime
 
 from bot.clock import from_db, to_db
 from bot.models import ConsentAction, ConsentEvent, ConsentState, Customer, TelegramProfile
+from bot.storage import coupons, outbox
 from bot.storage.db import Database, Reader, Row
 
 
@@ -21,6 +22,9 @@ def _customer(row: Row) -> Customer:
         consent_at=from_db(row["consent_at"]) if row["consent_at"] else None,
         reachable=bool(row["reachable"]),
         created_at=from_db(row["created_at"]),
+        frequency=row["frequency"],
+        paused_until=from_db(row["paused_until"]) if row["paused_until"] else None,
+        timezone=row["timezone"],
     )
 
 
@@ -134,6 +138,8 @@ async def erase(db: Database, user_id: int, now: datetime) -> bool:
             (user_id,),
         )
         had_account = cursor.rowcount > 0
+        await outbox.forget_user(conn, user_id)
+        await coupons.forget_user(conn, user_id)
         cursor = await conn.execute("DELETE FROM customers WHERE user_id = ?", (user_id,))
         if cursor.rowcount == 0:
             return False
@@ -200,3 +206,13 @@ async def set_referral_code(db: Database, user_id: int, code: str) -> bool:
 async def by_referral_code(db: Reader, code: str) -> int | None:
     value = await db.fetch_value("SELECT user_id FROM customers WHERE referral_code = ?", (code,))
     return int(value) if value is not None else None
+
+
+async def set_frequency(
+    db: Database, user_id: int, frequency: str, paused_until: datetime | None, now: datetime
+) -> None:
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE customers SET frequency = ?, paused_until = ?, updated_at = ? WHERE user_id = ?",
+            (frequency, to_db(paused_until) if paused_until else None, to_db(now), user_id),
+        )

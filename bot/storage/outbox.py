@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from bot.clock import from_db, to_db
@@ -270,8 +270,5 @@ async def counts_by_state(q: Reader) -> list[tuple[str, str, int]]:
 
 
 async def forget_user(tx: Tx, user_id: int) -> None:
+    """Planned and past nudges go with the person who asked to be forgotten."""
     await tx.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,))
-
-
-def window_start(now: datetime, days: int) -> datetime:
-    return now - timedelta(days=days)

@@ -23,3 +23,9 @@ class PurchaseConfirm(CallbackData, prefix="buy"):
 
     op: str
     confirmed: bool
+
+
+class FewerMessages(CallbackData, prefix="fewer"):
+    """The "Fewer messages" button under every nudge, and the choices it offers."""
+
+    choice: str  # "ask", "weekly", "monthly", "pause", "stop"

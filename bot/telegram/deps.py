@@ -11,8 +11,10 @@ from bot.config import Config
 from bot.notify import Notifier
 from bot.services.customers import CustomerService
 from bot.services.loyalty import LoyaltyService
+from bot.services.nudges import MessageSender, NudgeDelivery, NudgePlanner
 from bot.services.staff import StaffService
 from bot.storage.db import Database
+from bot.templates import NudgeTemplates
 from bot.texts import Texts, Translator
 
 
@@ -26,6 +28,10 @@ class WorkflowData(TypedDict):
     customers: CustomerService
     loyalty: LoyaltyService
     staff: StaffService
+    templates: NudgeTemplates
+    planner: NudgePlanner
+    # None without a connected bot (offline commands): nothing can be delivered then.
+    delivery: NudgeDelivery | None
     in_flight: InFlight
 
 
@@ -57,10 +63,19 @@ class InFlight:
 
 
 def build_workflow_data(
-    config: Config, clock: Clock, db: Database, texts: Texts, notifier: Notifier | None = None
+    config: Config,
+    clock: Clock,
+    db: Database,
+    texts: Texts,
+    notifier: Notifier | None = None,
+    sender: MessageSender | None = None,
 ) -> WorkflowData:
-    """`notifier` sends transactional messages (a bot's TelegramNotifier); without one, none are sent."""
+    """With a bot: `notifier` sends transactional messages and `sender` delivers nudges."""
     loyalty = LoyaltyService(db, clock, config, notifier)
+    templates = NudgeTemplates.load(config.shop.currency, config.shop.zone, config.shop.default_language)
+    delivery = (
+        NudgeDelivery(db, clock, config, texts, templates, loyalty, sender) if sender is not None else None
+    )
     return WorkflowData(
         config=config,
         clock=clock,
@@ -69,5 +84,8 @@ def build_workflow_data(
         customers=CustomerService(db, clock, config),
         loyalty=loyalty,
         staff=StaffService(db, config, loyalty),
+        templates=templates,
+        planner=NudgePlanner(db, clock, config, loyalty),
+        delivery=delivery,
         in_flight=InFlight(),
     )

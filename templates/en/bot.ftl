@@ -201,3 +201,14 @@ error-card-phone-mismatch = This card and this phone belong to different custome
 error-points-positive = The number of points must be more than zero.
 error-points-nonzero = The correction cannot be zero.
 error-not-enough-points = Not enough points: the balance is { $balance }.
+
+## Nudges
+nudge-fewer-button = 🔕 Fewer messages
+fewer-question = How often would you like to hear from us?
+fewer-weekly-button = At most once a week
+fewer-monthly-button = At most once a month
+fewer-pause-button = Pause for 3 months
+fewer-stop-button = Stop all offers
+fewer-weekly-done = Done: at most one message a week.
+fewer-monthly-done = Done: at most one message a month.
+fewer-pause-done = Done: no offers until { $date }.

@@ -218,3 +218,14 @@ error-card-phone-mismatch = Эта карта и этот телефон при�
 error-points-positive = Количество баллов должно быть больше нуля.
 error-points-nonzero = Корректировка не может быть нулевой.
 error-not-enough-points = Недостаточно баллов: на счету { $balance }.
+
+## Рассылки
+nudge-fewer-button = 🔕 Реже
+fewer-question = Как часто нам вам писать?
+fewer-weekly-button = Не чаще раза в неделю
+fewer-monthly-button = Не чаще раза в месяц
+fewer-pause-button = Пауза на 3 месяца
+fewer-stop-button = Больше не присылать
+fewer-weekly-done = Готово: не чаще одного сообщения в неделю.
+fewer-monthly-done = Готово: не чаще одного сообщения в месяц.
+fewer-pause-done = Готово: никаких предложений до { $date }.

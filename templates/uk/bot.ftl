@@ -218,3 +218,14 @@ error-card-phone-mismatch = Ця картка і цей телефон нале�
 error-points-positive = Кількість балів має бути більшою за нуль.
 error-points-nonzero = Коригування не може бути нульовим.
 error-not-enough-points = Недостатньо балів: на рахунку { $balance }.
+
+## Розсилки
+nudge-fewer-button = 🔕 Рідше
+fewer-question = Як часто нам вам писати?
+fewer-weekly-button = Не частіше ніж раз на тиждень
+fewer-monthly-button = Не частіше ніж раз на місяць
+fewer-pause-button = Пауза на 3 місяці
+fewer-stop-button = Більше не надсилати
+fewer-weekly-done = Готово: не частіше одного повідомлення на тиждень.
+fewer-monthly-done = Готово: не частіше одного повідомлення на місяць.
+fewer-pause-done = Готово: жодних пропозицій до { $date }.

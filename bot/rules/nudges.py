@@ -1,0 +1,216 @@
+"""Which nudge each customer is due, and why not: a pure function of (facts, history, config, now)."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from bot.config import NudgesConfig, RuleConfig
+from bot.rules.pacing import Caps, QuietHours, customer_caps, in_holdout
+from bot.rules.segments import Segment, segment_entered_at, segment_for
+
+# A trigger that fired longer ago than this is not acted on any more (e.g. a birthday missed while the
+# bot was down); segment entry is exempt: a customer lapsed for months still deserves a win-back.
+STALE_AFTER = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    user_id: int
+    consent_granted_at: datetime | None  # None unless the current consent is granted
+    reachable: bool
+    frequency: str
+    paused_until: datetime | None
+    zone: ZoneInfo
+    birthday: str | None  # MM-DD
+    purchases: int
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+    late_since: datetime | None = None
+    points_expiring_at: datetime | None = None
+    restock: tuple[str, datetime] | None = None  # (sku, when it is due)
+
+
+@dataclass(frozen=True)
+class PastMessage:
+    rule: str
+    step: int
+    period: str
+    state: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class Outcome(StrEnum):
+    PLAN = "plan"  # goes into the outbox as planned
+    HOLD_OUT = "hold_out"  # recorded as held out, never sent
+    WAIT = "wait"  # due, but not now (caps, lower priority); looked at again next time
+    NOT_ELIGIBLE = "not_eligible"  # no consent, unreachable, paused
+
+
+@dataclass(frozen=True)
+class Decision:
+    user_id: int
+    rule: str
+    step: int
+    period: str
+    template: str
+    priority: int
+    outcome: Outcome
+    reason: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    rule: RuleConfig
+    step: int
+    period: str
+    due_at: datetime
+
+
+def plan_customer(
+    facts: CustomerFacts,
+    history: Sequence[PastMessage],
+    config: NudgesConfig,
+    caps: Caps,
+    now: datetime,
+) -> list[Decision]:
+    """Every rule due for this customer now, with what to do about it; at most one is planned."""
+    candidates = [
+        c for rule in config.rules if rule.enabled for c in _candidates(rule, facts, history, config, now)
+    ]
+    if not candidates:
+        return []
+    candidates.sort(key=lambda c: (-c.rule.priority, c.due_at, c.rule.name))
+    gate = _gate(facts, now)
+    sent = [m.sent_at or m.created_at for m in history if m.state in ("sent", "sending", "unknown")]
+    own_caps = customer_caps(caps, facts.frequency)
+    quiet = QuietHours.parse(config.quiet_start, config.quiet_end)
+    in_flight = any(m.state == "planned" for m in history)
+    decisions: list[Decision] = []
+    chosen = False
+    for cand in candidates:
+        due = cand.due_at
+        if gate is not None:
+            outcome, reason = Outcome.NOT_ELIGIBLE, gate
+        elif chosen or in_flight:
+            outcome, reason = Outcome.WAIT, "another message goes first"
+        elif not own_caps.allows(sent, now):
+            outcome, reason, due = Outcome.WAIT, "capped", own_caps.next_allowed(sent, now)
+        else:
+            chosen = True
+            share = cand.rule.holdout_percent
+            holdout = share if share is not None else config.holdout_percent
+            if cand.step == 0 and in_holdout(facts.user_id, cand.rule.name, holdout):
+                outcome, reason = Outcome.HOLD_OUT, "held out"
+            else:
+                due = quiet.next_allowed(max(cand.due_at, now), facts.zone)
+                outcome, reason = Outcome.PLAN, ("quiet hours" if due > max(cand.due_at, now) else "due")
+        decisions.append(
+            Decision(
+                facts.user_id,
+                cand.rule.name,
+                cand.step,
+                cand.period,
+                cand.rule.steps[cand.step].template,
+                cand.rule.priority,
+                outcome,
+                reason,
+                due,
+            )
+        )
+    return decisions
+
+
+def _gate(facts: CustomerFacts, now: datetime) -> str | None:
+    if facts.consent_granted_at is None:
+        return "no consent"
+    if not facts.reachable:
+        return "unreachable"
+    if facts.paused_until is not None and facts.paused_until > now:
+        return "paused by customer"
+    return None
+
+
+def _candidates(
+    rule: RuleConfig,
+    facts: CustomerFacts,
+    history: Sequence[PastMessage],
+    config: NudgesConfig,
+    now: datetime,
+) -> list[_Candidate]:
+    fired = _trigger(rule, facts, config, now)
+    if fired is None:
+        return []
+    period, fired_at = fired
+    if fired_at > now:
+        return []
+    mine = [m for m in history if m.rule == rule.name]
+    in_period = sorted((m for m in mine if m.period == period), key=lambda m: m.step)
+    if not in_period:
+        if rule.trigger != "segment_entered" and now - fired_at > STALE_AFTER:
+            return []
+        last_sent = max((m.sent_at for m in mine if m.sent_at is not None), default=None)
+        if last_sent is not None and now < last_sent + timedelta(days=rule.cooldown_days):
+            return []
+        return [_Candidate(rule, 0, period, fired_at)]
+    last = in_period[-1]
+    if last.state != "sent" or last.sent_at is None or last.step + 1 >= len(rule.steps):
+        return []  # in flight, held out, skipped, failed, or the sequence is complete
+    step = last.step + 1
+    return [_Candidate(rule, step, period, last.sent_at + timedelta(days=rule.steps[step].delay_days))]
+
+
+def _trigger(
+    rule: RuleConfig, facts: CustomerFacts, config: NudgesConfig, now: datetime
+) -> tuple[str, datetime] | None:
+    """(period, when it fired) for this customer's current occurrence of the rule's trigger."""
+    last = facts.last_purchase_at
+    match rule.trigger:
+        case "opted_in":
+            return ("once", facts.consent_granted_at) if facts.consent_granted_at else None
+        case "days_after_first_purchase":
+            first = facts.first_purchase_at
+            return (first.date().isoformat(), first + timedelta(days=rule.days)) if first else None
+        case "segment_entered":
+            segments = config.segments
+            current = segment_for(now, facts.purchases, facts.first_purchase_at, last, segments)
+            if last is None or rule.segment is None or current != Segment(rule.segment):
+                return None
+            entered = segment_entered_at(current, last, segments)
+            return (last.date().isoformat(), entered) if entered else None
+        case "late_by_rhythm":
+            if facts.late_since is None or last is None:
+                return None
+            current = segment_for(now, facts.purchases, facts.first_purchase_at, last, config.segments)
+            if current not in (Segment.ACTIVE, Segment.AT_RISK):
+                return None  # lapsed and lost customers are the win-back's
+            return (last.date().isoformat(), facts.late_since)
+        case "birthday":
+            return _birthday(facts, now)
+        case "points_expiring":
+            at = facts.points_expiring_at
+            return (at.date().isoformat(), at - timedelta(days=rule.days)) if at else None
+        case "restock":
+            if facts.restock is None:
+                return None
+            sku, due = facts.restock
+            return (f"{sku}@{due.date().isoformat()}", due)
+    return None
+
+
+def _birthday(facts: CustomerFacts, now: datetime) -> tuple[str, datetime] | None:
+    if not facts.birthday:
+        return None
+    today = now.astimezone(facts.zone).date()
+    wanted = today.strftime("%m-%d")
+    leap_stand_in = today.month == 2 and today.day == 28 and not calendar.isleap(today.year)
+    if facts.birthday != wanted and not (leap_stand_in and facts.birthday == "02-29"):
+        return None
+    start_of_day = datetime.combine(today, datetime.min.time(), tzinfo=facts.zone)
+    return (str(today.year), start_of_day)

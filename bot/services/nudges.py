@@ -1,0 +1,488 @@
+"""Nudges: planning who is due what (into the outbox), and delivering the outbox without loss,
+duplicates or pestering.
+
+Planning and delivery share nothing in memory: all state is in the database, so a restart resumes.
+Consent, reachability, the customer's pause and the caps are checked again right before each send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.clock import Clock
+from bot.config import Config, RuleConfig
+from bot.models import ConsentState
+from bot.rules.nudges import CustomerFacts, Decision, Outcome, PastMessage, plan_customer
+from bot.rules.pacing import Caps, QuietHours, customer_caps
+from bot.rules.segments import days_between, late_since, restock_due
+from bot.services.loyalty import LoyaltyService
+from bot.storage import coupons, customers, planning
+from bot.storage import outbox as outbox_store
+from bot.storage.db import Database
+from bot.storage.outbox import NewOutboxRow, OutboxRow, OutboxState
+from bot.templates import NudgeTemplates, TemplateProblem
+from bot.texts import Texts
+
+log = logging.getLogger(__name__)
+HISTORY_WINDOW = timedelta(days=400)
+# A planned message that cannot go out within this long (caps, pause) is dropped, not kept forever.
+MAX_WAIT = timedelta(days=7)
+CAP_WINDOW = timedelta(days=30)
+
+
+# -- sending seam -----------------------------------------------------------------------------------
+
+
+class SendStatus(StrEnum):
+    SENT = "sent"
+    RETRY_AFTER = "retry_after"  # Telegram's flood control: not delivered, wait and send the same again
+    BLOCKED = "blocked"  # 403: blocked by the user, deactivated
+    CHAT_NOT_FOUND = "chat_not_found"
+    ERROR = "error"  # anything else; `transient` says whether a retry may help
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: SendStatus
+    message_id: int | None = None
+    retry_after: float = 0.0
+    reason: str = ""
+    transient: bool = False
+
+
+class MessageSender(Protocol):
+    """Puts one marketing message in a chat, with its "Fewer messages" button."""
+
+    async def send(self, chat_id: int, html: str, fewer_button: str) -> SendResult: ...
+
+
+# -- planning -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlanReport:
+    customers: int = 0
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, outcome, reason)
+    written: int = 0
+    decisions: list[Decision] = field(default_factory=list)  # kept in dry runs, up to `keep`
+
+
+class NudgePlanner:
+    def __init__(self, db: Database, clock: Clock, config: Config, loyalty: LoyaltyService) -> None:
+        self._db = db
+        self._clock = clock
+        self._config = config
+        self._loyalty = loyalty
+        self._caps = Caps(config.marketing.max_per_7_days, config.marketing.max_per_30_days)
+
+    async def plan(
+        self, now: datetime | None = None, *, dry_run: bool = False, slice_size: int = 5000, keep: int = 1000
+    ) -> PlanReport:
+        """Decide for every customer; unless `dry_run`, write planned and held-out rows to the outbox."""
+        now = now or self._clock.now()
+        rules = [r for r in self._config.nudges.rules if r.enabled]
+        report = PlanReport()
+        if not rules or not self._config.nudges.enabled:
+            return report
+        triggers = {r.trigger for r in rules}
+        expiring = await self._expiring(rules, now) if "points_expiring" in triggers else {}
+        shop_zone = self._config.shop.zone
+        after = 0
+        while True:
+            rows = await planning.customers_slice(self._db, after, slice_size, only_eligible=not dry_run)
+            if not rows:
+                break
+            after = rows[-1].user_id
+            report.customers += len(rows)
+            with_history = [r.account_id for r in rows if r.account_id is not None and r.purchases >= 3]
+            rhythm = (
+                await planning.purchase_times(self._db, with_history) if "late_by_rhythm" in triggers else {}
+            )
+            products = (
+                await planning.product_purchase_times(self._db, with_history) if "restock" in triggers else {}
+            )
+            past: dict[int, list[PastMessage]] = defaultdict(list)
+            for h in await outbox_store.history_for_users(
+                self._db, rows[0].user_id, rows[-1].user_id, now - HISTORY_WINDOW
+            ):
+                past[h.user_id].append(
+                    PastMessage(h.rule, h.step, h.period, h.state.value, h.created_at, h.sent_at)
+                )
+            new_rows: list[NewOutboxRow] = []
+            for row in rows:
+                facts = self._facts(row, rhythm, products, expiring, shop_zone)
+                for decision in plan_customer(facts, past[row.user_id], self._config.nudges, self._caps, now):
+                    report.counts[(decision.rule, decision.outcome.value, decision.reason)] += 1
+                    if dry_run and len(report.decisions) < keep:
+                        report.decisions.append(decision)
+                    if decision.outcome in (Outcome.PLAN, Outcome.HOLD_OUT):
+                        new_rows.append(_outbox_row(decision))
+            if not dry_run:
+                report.written += await outbox_store.insert_many(self._db, new_rows, now)
+        return report
+
+    def _facts(
+        self,
+        row: planning.CustomerRow,
+        rhythm: dict[int, list[datetime]],
+        products: dict[int, dict[str, list[datetime]]],
+        expiring: dict[int, datetime],
+        shop_zone: ZoneInfo,
+    ) -> CustomerFacts:
+        account = row.account_id
+        return CustomerFacts(
+            user_id=row.user_id,
+            consent_granted_at=row.consent_at if row.consent == ConsentState.GRANTED.value else None,
+            reachable=row.reachable,
+            frequency=row.frequency,
+            paused_until=row.paused_until,
+            zone=_zone(row.timezone, shop_zone),
+            birthday=row.birthday,
+            purchases=row.purchases,
+            first_purchase_at=row.first_purchase_at,
+            last_purchase_at=row.last_purchase_at,
+            late_since=late_since(rhythm[account], self._config.nudges.segments)
+            if account is not None and account in rhythm
+            else None,
+            points_expiring_at=expiring.get(account) if account is not None else None,
+            restock=restock_due(products[account]) if account is not None and account in products else None,
+        )
+
+    async def _expiring(self, rules: Sequence[RuleConfig], now: datetime) -> dict[int, datetime]:
+        days = max(r.days for r in rules if r.trigger == "points_expiring")
+        return {account.id: at for account, _points, at in await self._loyalty.expiring_within(days)}
+
+
+def _outbox_row(decision: Decision) -> NewOutboxRow:
+    state = OutboxState.PLANNED if decision.outcome is Outcome.PLAN else OutboxState.HELD_OUT
+    return NewOutboxRow(
+        user_id=decision.user_id,
+        rule=decision.rule,
+        step=decision.step,
+        period=decision.period,
+        template=decision.template,
+        priority=decision.priority,
+        state=state,
+        due_at=decision.due_at,
+        reason=None if state is OutboxState.PLANNED else decision.reason,
+    )
+
+
+def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    if not name:
+        return fallback
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return fallback
+
+
+# -- delivery -----------------------------------------------------------------------------------------
+
+
+class SlidingWindowLimiter:
+    """At most `limit` events in any `window` seconds (Telegram counts sends in sliding windows)."""
+
+    def __init__(self, limit: int, window: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit
+        self._window = window
+        self._times: deque[float] = deque()
+        self._monotonic = monotonic
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self._monotonic()
+                while self._times and now - self._times[0] >= self._window:
+                    self._times.popleft()
+                if len(self._times) < self._limit:
+                    self._times.append(now)
+                    return
+                await asyncio.sleep(self._window - (now - self._times[0]))
+
+
+class PerChatSpacing:
+    """At most one message per chat every `interval` seconds."""
+
+    def __init__(self, interval: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._next: dict[int, float] = {}
+        self._monotonic = monotonic
+
+    async def wait(self, chat_id: int) -> None:
+        now = self._monotonic()
+        ready = self._next.get(chat_id, 0.0)
+        self._next[chat_id] = max(now, ready) + self._interval
+        if len(self._next) > 50_000:  # forget chats whose interval has long passed
+            self._next = {c: t for c, t in self._next.items() if t > now}
+        if ready > now:
+            await asyncio.sleep(ready - now)
+
+
+@dataclass
+class DeliveryReport:
+    attempted: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, outcome: str) -> None:
+        self.outcomes[outcome] += 1
+
+
+class NudgeDelivery:
+    """Sends due outbox rows at Telegram's pace; each row at most once."""
+
+    # Seconds of safety added to Telegram's windows: our clock and Telegram's see a send at different times.
+    WINDOW_MARGIN = 0.05
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        config: Config,
+        texts: Texts,
+        templates: NudgeTemplates,
+        loyalty: LoyaltyService,
+        sender: MessageSender,
+        *,
+        paused: Callable[[], Any] | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._config = config
+        self._texts = texts
+        self._templates = templates
+        self._loyalty = loyalty
+        self._sender = sender
+        self._caps = Caps(config.marketing.max_per_7_days, config.marketing.max_per_30_days)
+        self._quiet = QuietHours.parse(config.nudges.quiet_start, config.nudges.quiet_end)
+        delivery = config.delivery
+        self._global = SlidingWindowLimiter(delivery.messages_per_second, 1.0 + self.WINDOW_MARGIN)
+        self._per_chat = PerChatSpacing(delivery.per_chat_interval_seconds + self.WINDOW_MARGIN)
+        self._flood_until = 0.0
+        self._rules = {r.name: r for r in config.nudges.rules}
+
+    async def recover(self) -> int:
+        """At start: rows left in 'sending' by a crash become 'unknown' and are never sent again."""
+        count = await outbox_store.recover_interrupted(self._db, self._clock.now())
+        if count:
+            log.warning("%d messages were interrupted while sending; marked unknown, not resent", count)
+        return count
+
+    async def deliver_due(self, *, stop: asyncio.Event | None = None, batch: int = 500) -> DeliveryReport:
+        """Send everything due now; returns when nothing due is left (or `stop` is set)."""
+        report = DeliveryReport()
+        seen: set[int] = set()
+        while stop is None or not stop.is_set():
+            rows = [r for r in await outbox_store.due(self._db, self._clock.now(), batch) if r.id not in seen]
+            if not rows:
+                break
+            seen.update(r.id for r in rows)
+            gate = asyncio.Semaphore(self._config.delivery.senders)
+            await asyncio.gather(*(self._deliver_gated(row, gate, stop, report) for row in rows))
+        return report
+
+    async def _deliver_gated(
+        self, row: OutboxRow, gate: asyncio.Semaphore, stop: asyncio.Event | None, report: DeliveryReport
+    ) -> None:
+        async with gate:
+            if stop is not None and stop.is_set():
+                return
+            report.attempted += 1
+            report.add(await self.deliver(row))
+
+    async def deliver(self, row: OutboxRow) -> str:
+        """One row: check again, render, mark sending, send, settle. Returns what happened."""
+        now = self._clock.now()
+        customer = await customers.get(self._db, row.user_id)
+        verdict = self._send_time_check(row, customer, now)
+        if verdict is not None:
+            return await self._skip_or_wait(row, verdict, now)
+        assert customer is not None
+        sent_before = await outbox_store.sent_times(self._db, row.user_id, now - CAP_WINDOW)
+        own_caps = customer_caps(self._caps, customer.frequency)
+        if row.campaign_id is None and not own_caps.allows(sent_before, now):
+            return await self._skip_or_wait(row, ("capped", own_caps.next_allowed(sent_before, now)), now)
+        zone = _zone(customer.timezone, self._config.shop.zone)
+        allowed = self._quiet.next_allowed(now, zone)
+        if allowed > now:
+            return await self._skip_or_wait(row, ("quiet hours", allowed), now)
+        language = self._texts.resolve_language(customer.language, customer.telegram_language)
+        rule = self._rules.get(row.rule)
+        step = rule.steps[row.step] if rule is not None and row.step < len(rule.steps) else None
+        try:
+            async with self._db.transaction() as tx:
+                code = None
+                if rule is not None and rule.coupon is not None and step is not None and step.coupon:
+                    code = await self._issue_coupon(tx, row, rule, now)
+                context = await self._context(row, customer, language, code)
+                html, used = self._templates.render(row.template, language, context)
+                if not await outbox_store.mark_sending(tx, row.id, now, code, used):
+                    raise _AlreadyTaken
+        except _AlreadyTaken:
+            return "taken elsewhere"
+        except TemplateProblem as exc:
+            await outbox_store.settle(
+                self._db, row.id, OutboxState.FAILED, f"template: {exc}"[:300], now, from_states=("planned",)
+            )
+            log.error("nudge %s not sent: %s", row.id, exc)
+            return "failed: template"
+        fewer = self._texts.translator(used)("nudge-fewer-button")
+        await self._pace(row.user_id)
+        result = await self._sender.send(row.user_id, html, fewer)
+        return await self._settle(row, result)
+
+    def _send_time_check(
+        self, row: OutboxRow, customer: Any, now: datetime
+    ) -> tuple[str, datetime | None] | None:
+        if customer is None:
+            return ("customer forgotten", None)
+        if customer.consent is not ConsentState.GRANTED:
+            return ("no consent", None)
+        if not customer.reachable:
+            return ("unreachable", None)
+        if customer.paused_until is not None and customer.paused_until > now:
+            return ("paused by customer", customer.paused_until)
+        return None
+
+    async def _skip_or_wait(self, row: OutboxRow, verdict: tuple[str, datetime | None], now: datetime) -> str:
+        reason, until = verdict
+        created_long_ago = row.due_at + MAX_WAIT < now
+        if until is None or created_long_ago or until > row.due_at + MAX_WAIT:
+            await outbox_store.settle(
+                self._db, row.id, OutboxState.SKIPPED, reason, now, from_states=("planned",)
+            )
+            return f"skipped: {reason}"
+        async with self._db.transaction() as tx:
+            await outbox_store.postpone(tx, row.id, until, reason, now)
+        return f"waits: {reason}"
+
+    async def _issue_coupon(self, tx: Any, row: OutboxRow, rule: RuleConfig, now: datetime) -> str:
+        assert rule.coupon is not None
+        existing = await coupons.for_outbox(tx, row.id)
+        if existing is not None:
+            return existing.code
+        while True:
+            code = _coupon_code()
+            valid_until = now + timedelta(days=rule.coupon.valid_days)
+            if await coupons.insert(
+                tx, code, row.user_id, row.rule, row.id, rule.coupon.kind, rule.coupon.value, now, valid_until
+            ):
+                return code
+
+    async def _context(
+        self, row: OutboxRow, customer: Any, language: str, code: str | None
+    ) -> dict[str, Any]:
+        tr = self._texts.translator(language)
+        now = self._clock.now()
+        view = await self._loyalty.balance_for_user(customer.user_id)
+        account = view.account if view else None
+        last = await planning.last_purchase_at(self._db, account.id) if account else None
+        coupon_ctx = None
+        if code is not None:
+            rule = self._rules[row.rule]
+            assert rule.coupon is not None
+            coupon_ctx = {
+                "code": code,
+                "kind": rule.coupon.kind,
+                "value": rule.coupon.value,
+                "valid_until": now + timedelta(days=rule.coupon.valid_days),
+            }
+        product = None
+        if row.rule.startswith("restock") and account is not None:
+            product = await planning.product_name(self._db, account.id, row.period.split("@", 1)[0])
+        expiring = None
+        if view is not None and view.next_expiry is not None:
+            expiring = {"points": view.next_expiry.points, "at": view.next_expiry.at}
+        return {
+            "customer": {
+                "first_name": customer.first_name,
+                "tier": tr(f"tier-{view.tier.value}") if view else tr("tier-new"),
+                "balance": view.points if view else 0,
+                "days_since_last_purchase": int(days_between(last, now)) if last else None,
+                "favourite_product": await planning.favourite_product(self._db, account.id)
+                if account
+                else None,
+            },
+            "shop": {"name": self._config.shop.name},
+            "coupon": coupon_ctx,
+            "product": product,
+            "expiring": expiring,
+        }
+
+    async def _pace(self, chat_id: int) -> None:
+        if self._flood_until > time.monotonic():
+            await asyncio.sleep(self._flood_until - time.monotonic())
+        await self._per_chat.wait(chat_id)
+        await self._global.acquire()
+
+    async def _settle(self, row: OutboxRow, result: SendResult) -> str:
+        now = self._clock.now()
+        match result.status:
+            case SendStatus.SENT:
+                await outbox_store.mark_sent(self._db, row.id, now, result.message_id or 0)
+                return "sent"
+            case SendStatus.RETRY_AFTER:
+                # Not delivered: everyone waits as Telegram asked, then the same message goes again.
+                self._flood_until = max(self._flood_until, time.monotonic() + result.retry_after)
+                await outbox_store.retry_later(
+                    self._db, row.id, now + timedelta(seconds=result.retry_after), "flood control", now
+                )
+                return "retry: flood control"
+            case SendStatus.BLOCKED | SendStatus.CHAT_NOT_FOUND:
+                await customers.mark_unreachable(self._db, row.user_id, now)
+                await outbox_store.settle(
+                    self._db, row.id, OutboxState.FAILED, result.status.value, now, from_states=("sending",)
+                )
+                return f"failed: {result.status.value}"
+            case _:
+                if result.transient and row.attempts + 1 < self._config.delivery.max_attempts:
+                    backoff = timedelta(seconds=min(3600, 30 * 2**row.attempts))
+                    await outbox_store.retry_later(self._db, row.id, now + backoff, result.reason[:300], now)
+                    return "retry: error"
+                await outbox_store.settle(
+                    self._db, row.id, OutboxState.FAILED, result.reason[:300], now, from_states=("sending",)
+                )
+                return "failed: error"
+
+
+class _AlreadyTaken(Exception):
+    """Another worker moved the row out of 'planned' first."""
+
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
+
+
+def _coupon_code() -> str:
+    chars = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+    return f"{chars[:4]}-{chars[4:]}"
+
+
+def sample_context() -> dict[str, Any]:
+    """What `templates check` renders every template with."""
+    from datetime import UTC
+
+    soon = datetime(2026, 12, 31, 12, tzinfo=UTC)
+    return {
+        "customer": {
+            "first_name": "Олена <b>&",
+            "tier": "Regular",
+            "balance": 125,
+            "days_since_last_purchase": 42,
+            "favourite_product": "Flat white",
+        },
+        "shop": {"name": "Кав'ярня «Зерно»"},
+        "coupon": {"code": "AB2C-DE3F", "kind": "percent", "value": 15, "valid_until": soon},
+        "product": "Arabica 250 g",
+        "expiring": {"points": 40, "at": soon},
+    }

@@ -1,0 +1,41 @@
+"""Sends one nudge through the Bot API and turns Telegram's answer into a SendResult."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.services.nudges import SendResult, SendStatus
+from bot.telegram.callbacks import FewerMessages
+
+
+class TelegramSender:
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send(self, chat_id: int, html: str, fewer_button: str) -> SendResult:
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text=fewer_button, callback_data=FewerMessages(choice="ask").pack())]
+            ]
+        )
+        try:
+            message = await self._bot.send_message(chat_id, html, reply_markup=markup)
+        except TelegramRetryAfter as exc:
+            return SendResult(SendStatus.RETRY_AFTER, retry_after=float(exc.retry_after), reason=exc.message)
+        except TelegramForbiddenError as exc:
+            return SendResult(SendStatus.BLOCKED, reason=exc.message)
+        except TelegramBadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                return SendResult(SendStatus.CHAT_NOT_FOUND, reason=exc.message)
+            return SendResult(SendStatus.ERROR, reason=exc.message, transient=False)
+        except (TelegramServerError, TelegramNetworkError) as exc:
+            return SendResult(SendStatus.ERROR, reason=str(exc), transient=True)
+        return SendResult(SendStatus.SENT, message_id=message.message_id)
