@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bot import cli_nudges
 from bot.config import Config, ConfigError, load_config
 from bot.storage.db import Database, SchemaError
 from bot.texts import TextsError
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     purchase_import.add_argument(
         "--dry-run", action="store_true", help="check the file and say what would be imported; change nothing"
     )
+    cli_nudges.add_commands(commands)
     return parser
 
 
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "migrate":
             return asyncio.run(_migrate(config))
+        if args.command in ("nudges", "templates"):
+            return asyncio.run(cli_nudges.run(args, config))
         if args.command == "purchases":
             from bot.csv_import import run_import_command
 

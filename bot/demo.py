@@ -11,13 +11,13 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 from aiogram import Bot
 
-from bot.clock import Clock, SystemClock
+from bot.clock import ManualClock
 from bot.config import Config, parse_config
 from bot.models import LedgerKind
 from bot.storage import accounts, ledger
@@ -144,11 +144,16 @@ def _indent(text: str) -> str:
 
 
 async def run_demo(
-    db_path: Path | None, *, out: TextIO = sys.stdout, inp: TextIO = sys.stdin, clock: Clock | None = None
+    db_path: Path | None,
+    *,
+    out: TextIO = sys.stdout,
+    inp: TextIO = sys.stdin,
+    clock: ManualClock | None = None,
 ) -> int:
     from bot.app import open_application
 
-    clock = clock or SystemClock()
+    # The demo's own clock: `:wait N` moves it N days on, so the scheduler's nudges can be seen at once.
+    clock = clock or ManualClock(datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0))
     folder = None
     if db_path is None:
         folder = tempfile.TemporaryDirectory(prefix="retention-demo-")
@@ -184,6 +189,7 @@ async def _converse(
     )
     term.say("Type a message or a /command as the customer would. A number presses a button.")
     term.say(":phone shares your phone number · :who lists people · :as N switches person · :quit ends")
+    term.say(":wait N lets N days pass (the scheduler sends its nudges) — try it after agreeing to offers")
     _introduce(term, current)
     try:
         while True:
@@ -211,6 +217,15 @@ async def _converse(
                 else:
                     term.say(f"  :as takes a number from 1 to {len(PERSONAS)} (see :who)")
                 continue
+            if line.startswith(":wait"):
+                days = line[5:].strip() or "1"
+                if not days.isdigit() or not 1 <= int(days) <= 3650:
+                    term.say("  :wait takes a number of days, e.g. :wait 40")
+                    continue
+                summary = await _let_time_pass(data, int(days))
+                term.say(f"  ({summary})")
+                term.show(chat.unseen())
+                continue
             if line == ":phone":
                 term.show(await chat.share_contact(PHONES[current.user_id]))
                 continue
@@ -228,6 +243,24 @@ async def _converse(
             term.show(await chat.send(line))
     finally:
         await dispatcher.emit_shutdown(bot=bot, dispatcher=dispatcher, **dispatcher.workflow_data)
+
+
+async def _let_time_pass(data: WorkflowData, days: int) -> str:
+    """Move the demo clock on, as the scheduler would live through those days, and run its jobs."""
+    clock = data["clock"]
+    assert isinstance(clock, ManualClock)
+    sent = 0
+    for _ in range(days):
+        clock.advance(timedelta(days=1))
+        await data["loyalty"].expire_due_points()
+        await data["loyalty"].pay_birthday_bonuses()
+        await data["planner"].plan()
+        delivery = data["delivery"]
+        if delivery is not None:
+            report = await delivery.deliver_due()
+            sent += report.outcomes.get("sent", 0)
+    local = clock.now().astimezone(data["config"].shop.zone)
+    return f"it is now {local:%Y-%m-%d %H:%M}; the scheduler sent {sent} nudge(s)"
 
 
 def _username(persona: Persona) -> str:

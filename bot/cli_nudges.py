@@ -1,0 +1,127 @@
+"""Operator commands: `nudges plan|run-once|status` and `templates check`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import TextIO
+
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.clock import Clock, ManualClock, SystemClock
+from bot.config import Config, require_token
+from bot.services.nudges import PlanReport, sample_context
+from bot.storage import outbox as outbox_store
+from bot.telegram.dispatcher import build_bot
+from bot.templates import NudgeTemplates
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    nudges = commands.add_parser("nudges", help="plan, send and inspect scheduled nudges")
+    verbs = nudges.add_subparsers(dest="nudges_command", required=True, metavar="VERB")
+    plan = verbs.add_parser("plan", help="who would get what, when, and why not")
+    plan.add_argument("--now", type=_moment, default=None, help="ISO time with zone (default: now)")
+    plan.add_argument("--dry-run", action="store_true", help="show the table, write nothing")
+    plan.add_argument("--limit", type=int, default=200, help="rows of the table to show (default 200)")
+    once = verbs.add_parser("run-once", help="plan and deliver as of a moment, then print a summary")
+    once.add_argument("--now", type=_moment, default=None, help="ISO time with zone (default: now)")
+    verbs.add_parser("status", help="outbox counts by rule and state")
+    templates = commands.add_parser("templates", help="check the nudge templates")
+    templates.add_subparsers(dest="templates_command", required=True, metavar="VERB").add_parser(
+        "check", help="render every template in every language with sample data"
+    )
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO time like 2026-11-23T10:00+02:00") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add +02:00 or Z")
+    return moment
+
+
+async def run(args: argparse.Namespace, config: Config, out: TextIO = sys.stdout) -> int:
+    if args.command == "templates":
+        return check_templates(config, out)
+    clock: Clock = ManualClock(args.now) if getattr(args, "now", None) else SystemClock()
+    from bot.app import open_application
+
+    if args.nudges_command == "status":
+        async with open_application(config, clock) as data:
+            rows = await outbox_store.counts_by_state(data["db"])
+        _print_status(rows, out)
+        return EXIT_OK
+    if args.nudges_command == "plan":
+        async with open_application(config, clock) as data:
+            report = await data["planner"].plan(dry_run=args.dry_run, keep=args.limit)
+        _print_plan(report, config, out, dry_run=args.dry_run)
+        return EXIT_OK
+    # run-once: a real bot talking to the configured Bot API.
+    token = require_token(config)
+    bot = build_bot(token, AiohttpSession(api=TelegramAPIServer.from_base(config.telegram.api_base)))
+    try:
+        async with open_application(config, clock, bot) as data:
+            delivery = data["delivery"]
+            assert delivery is not None
+            recovered = await delivery.recover()
+            report = await data["planner"].plan()
+            delivered = await delivery.deliver_due()
+        _print_plan(report, config, out, dry_run=False)
+        print(f"interrupted earlier, marked unknown: {recovered}", file=out)
+        print(f"delivery attempts: {delivered.attempted}", file=out)
+        for outcome, count in sorted(delivered.outcomes.items()):
+            print(f"  {outcome}: {count}", file=out)
+    finally:
+        await bot.session.close()
+    return EXIT_OK
+
+
+def check_templates(config: Config, out: TextIO) -> int:
+    templates = NudgeTemplates.load(config.shop.currency, config.shop.zone, config.shop.default_language)
+    names = sorted({step.template for rule in config.nudges.rules for step in rule.steps})
+    problems = templates.check(names, sample_context())
+    for problem in problems:
+        print(problem, file=out)
+    if problems:
+        print(f"{len(problems)} problem(s) in the templates", file=out)
+        return EXIT_PROBLEMS
+    print(f"templates OK: {len(names)} templates × 3 languages", file=out)
+    return EXIT_OK
+
+
+def _print_plan(report: PlanReport, config: Config, out: TextIO, *, dry_run: bool) -> None:
+    zone = config.shop.zone
+    if dry_run and report.decisions:
+        header = (
+            f"{'customer':>12}  {'rule':<20} {'step':>4}  {'outcome':<12} {'when (shop time)':<16}  reason"
+        )
+        print(header, file=out)
+        print("-" * len(header), file=out)
+        for d in report.decisions:
+            when = d.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            print(
+                f"{d.user_id:>12}  {d.rule:<20} {d.step:>4}  {d.outcome.value:<12} {when:<16}  {d.reason}",
+                file=out,
+            )
+        print(file=out)
+    print(f"customers looked at: {report.customers}", file=out)
+    for (rule, outcome, reason), count in sorted(report.counts.items()):
+        print(f"  {rule:<20} {outcome:<12} {reason:<28} {count}", file=out)
+    if not dry_run:
+        print(f"new outbox rows: {report.written}", file=out)
+
+
+def _print_status(rows: list[tuple[str, str, int]], out: TextIO) -> None:
+    if not rows:
+        print("the outbox is empty", file=out)
+        return
+    print(f"{'rule':<20} {'state':<10} {'count':>8}", file=out)
+    for rule, state, count in rows:
+        print(f"{rule:<20} {state:<10} {count:>8}", file=out)
