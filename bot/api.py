@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from aiohttp import hdrs, web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 from bot.clock import Clock
@@ -114,7 +115,9 @@ def build_api_app(loyalty: LoyaltyService, config: Config, token: str, clock: Cl
 async def start_api(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Serve `app` on host:port (port 0: any free port, see `runner.addresses`); `await runner.cleanup()`
     stops it, letting requests under way finish."""
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    runner = web.AppRunner(
+        app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log_class=_AccessLogger
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
@@ -123,6 +126,15 @@ async def start_api(app: web.Application, host: str, port: int) -> web.AppRunner
         raise
     log.info("API listening on %s", ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses))
     return runner
+
+
+class _AccessLogger(AbstractAccessLogger):
+    """One line a request naming the route, not the path: a balance path carries a phone number."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        resource = request.match_info.route.resource if isinstance(request, web.Request) else None
+        route = resource.canonical if resource is not None else "(no route)"
+        self.logger.info("%s %s %d %.1f ms", request.method, route, response.status, time * 1000)
 
 
 def _error_response(

@@ -10,7 +10,7 @@ from typing import TextIO
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.clock import Clock, ManualClock, SystemClock
+from bot.clock import Clock, OffsetClock, SystemClock
 from bot.config import Config, require_token
 from bot.services.nudges import PlanReport, sample_context
 from bot.storage import outbox as outbox_store
@@ -19,6 +19,7 @@ from bot.templates import NudgeTemplates
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
+RUN_ONCE_LINGER_S = 60.0
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +51,7 @@ def _moment(text: str) -> datetime:
 async def run(args: argparse.Namespace, config: Config, out: TextIO = sys.stdout) -> int:
     if args.command == "templates":
         return check_templates(config, out)
-    clock: Clock = ManualClock(args.now) if getattr(args, "now", None) else SystemClock()
+    clock: Clock = OffsetClock(args.now) if getattr(args, "now", None) else SystemClock()
     from bot.app import open_application
 
     if args.nudges_command == "status":
@@ -72,7 +73,8 @@ async def run(args: argparse.Namespace, config: Config, out: TextIO = sys.stdout
             assert delivery is not None
             recovered = await delivery.recover()
             report = await data["planner"].plan()
-            delivered = await delivery.deliver_due()
+            # Linger for flood-control waits (429 retry_after), so every due message is settled.
+            delivered = await delivery.deliver_due(linger=RUN_ONCE_LINGER_S)
         _print_plan(report, config, out, dry_run=False)
         print(f"interrupted earlier, marked unknown: {recovered}", file=out)
         print(f"delivery attempts: {delivered.attempted}", file=out)

@@ -46,3 +46,16 @@ def to_db(moment: datetime) -> str:
 
 def from_db(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
+
+
+class OffsetClock:
+    """Starts at a given moment and runs at real speed (`nudges run-once --now …`: flood-control waits
+    and retries pass as they would, but "today" is the day asked for)."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("OffsetClock needs a timezone-aware datetime")
+        self._offset = start.astimezone(UTC) - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import io
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -141,6 +140,18 @@ def _decode(data: bytes) -> tuple[str | None, CsvError | None]:
         return None, CsvError(line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8")
 
 
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines with their endings, one at a time (io.StringIO would hold a second, wider copy)."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start : end + 1]
+        start = end + 1
+
+
 def _sniff_delimiter(header_line: str) -> str:
     return ";" if header_line.count(";") > header_line.count(",") else ","
 
@@ -175,6 +186,11 @@ class _RowReader:
         self.latest = now + FUTURE_SLACK
         self._phones: dict[str, str | None] = {}
         self._times: dict[str, datetime | str] = {}
+        self._texts: dict[str, str] = {}
+
+    def text(self, value: str) -> str:
+        """One copy of each product code and name, however many lines repeat it."""
+        return self._texts.setdefault(value, value)
 
     def phone(self, text: str) -> str | None:
         if text not in self._phones:
@@ -254,7 +270,7 @@ def parse_purchases_csv(
     first_line = (text if end < 0 else text[:end]).rstrip("\r")
     if not first_line.strip():
         return [], [CsvError(1, f"no header row: the first line must name the columns ({','.join(COLUMNS)})")]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(first_line))
+    reader = csv.reader(_lines(text), delimiter=_sniff_delimiter(first_line))
     try:
         header = next(reader)
     except csv.Error as exc:
@@ -329,8 +345,8 @@ def parse_purchases_csv(
                 errors.append(CsvError(line, f"qty: {_shown(raw_qty)} is not a positive quantity"))
             else:
                 qty = read
-        sku = row[i_sku].strip() if i_sku is not None else ""
-        name = row[i_name].strip() if i_name is not None else ""
+        sku = fields.text(row[i_sku].strip()) if i_sku is not None else ""
+        name = fields.text(row[i_name].strip()) if i_name is not None else ""
         if len(sku) > MAX_SKU:
             errors.append(CsvError(line, f"sku: longer than {MAX_SKU} characters"))
         if len(name) > MAX_NAME:
@@ -753,7 +769,8 @@ async def import_file(
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror}", file=err)
         return EXIT_BAD_FILE
-    with _bar("checking", data.count(b"\n") or None, " rows") as bar:
+    rows = data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - 1  # less the header
+    with _bar("checking", max(rows, 1), " rows") as bar:
         purchases, errors = parse_purchases_csv(data, config=config, now=clock.now(), progress=bar.update)
     if errors:
         return _refuse(errors, path, err)

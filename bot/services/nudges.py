@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -21,20 +21,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.clock import Clock
 from bot.config import Config, RuleConfig
-from bot.models import ConsentState
+from bot.models import ConsentState, Customer
 from bot.rules.nudges import CustomerFacts, Decision, Outcome, PastMessage, plan_customer
 from bot.rules.pacing import Caps, QuietHours, customer_caps
 from bot.rules.segments import days_between, late_since, restock_due
 from bot.services.loyalty import LoyaltyService
 from bot.storage import coupons, customers, planning
 from bot.storage import outbox as outbox_store
-from bot.storage.db import Database
+from bot.storage.db import Database, Tx
 from bot.storage.outbox import NewOutboxRow, OutboxRow, OutboxState
 from bot.templates import NudgeTemplates, TemplateProblem
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)
 HISTORY_WINDOW = timedelta(days=400)
+MAX_TRIES_PER_CALL = 5
 # A planned message that cannot go out within this long (caps, pause) is dropped, not kept forever.
 MAX_WAIT = timedelta(days=7)
 CAP_WINDOW = timedelta(days=30)
@@ -255,7 +256,7 @@ class NudgeDelivery:
         loyalty: LoyaltyService,
         sender: MessageSender,
         *,
-        paused: Callable[[], Any] | None = None,
+        paused: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -271,6 +272,8 @@ class NudgeDelivery:
         self._per_chat = PerChatSpacing(delivery.per_chat_interval_seconds + self.WINDOW_MARGIN)
         self._flood_until = 0.0
         self._rules = {r.name: r for r in config.nudges.rules}
+        # The shop's kill switch for all marketing, read before every send.
+        self._paused_check = paused
 
     async def recover(self) -> int:
         """At start: rows left in 'sending' by a crash become 'unknown' and are never sent again."""
@@ -279,15 +282,29 @@ class NudgeDelivery:
             log.warning("%d messages were interrupted while sending; marked unknown, not resent", count)
         return count
 
-    async def deliver_due(self, *, stop: asyncio.Event | None = None, batch: int = 500) -> DeliveryReport:
-        """Send everything due now; returns when nothing due is left (or `stop` is set)."""
+    async def deliver_due(
+        self, *, stop: asyncio.Event | None = None, batch: int = 500, linger: float = 0.0
+    ) -> DeliveryReport:
+        """Send everything due now; returns when nothing due is left (or `stop` is set).
+
+        With `linger`, rows coming due within that many seconds (a flood-control wait) are waited for.
+        A row is tried at most `MAX_TRIES_PER_CALL` times in one call.
+        """
         report = DeliveryReport()
-        seen: set[int] = set()
+        tries: Counter[int] = Counter()
         while stop is None or not stop.is_set():
-            rows = [r for r in await outbox_store.due(self._db, self._clock.now(), batch) if r.id not in seen]
+            now = self._clock.now()
+            rows = [
+                r for r in await outbox_store.due(self._db, now, batch) if tries[r.id] < MAX_TRIES_PER_CALL
+            ]
             if not rows:
-                break
-            seen.update(r.id for r in rows)
+                upcoming = await outbox_store.next_due_at(self._db)
+                wait = (upcoming - now).total_seconds() if upcoming is not None else None
+                if wait is None or wait > linger or (stop is not None and stop.is_set()):
+                    break
+                await asyncio.sleep(max(wait, 0.05))
+                continue
+            tries.update(r.id for r in rows)
             gate = asyncio.Semaphore(self._config.delivery.senders)
             await asyncio.gather(*(self._deliver_gated(row, gate, stop, report) for row in rows))
         return report
@@ -302,35 +319,27 @@ class NudgeDelivery:
             report.add(await self.deliver(row))
 
     async def deliver(self, row: OutboxRow) -> str:
-        """One row: check again, render, mark sending, send, settle. Returns what happened."""
+        """One row: wait for its turn, check again, render, mark sending, send, settle."""
+        # The turn comes first, so that consent, pause and caps are read right before the send.
+        await self._pace(row.user_id)
         now = self._clock.now()
-        customer = await customers.get(self._db, row.user_id)
-        verdict = self._send_time_check(row, customer, now)
-        if verdict is not None:
-            return await self._skip_or_wait(row, verdict, now)
-        assert customer is not None
-        sent_before = await outbox_store.sent_times(self._db, row.user_id, now - CAP_WINDOW)
-        own_caps = customer_caps(self._caps, customer.frequency)
-        if row.campaign_id is None and not own_caps.allows(sent_before, now):
-            return await self._skip_or_wait(row, ("capped", own_caps.next_allowed(sent_before, now)), now)
-        zone = _zone(customer.timezone, self._config.shop.zone)
-        allowed = self._quiet.next_allowed(now, zone)
-        if allowed > now:
-            return await self._skip_or_wait(row, ("quiet hours", allowed), now)
-        language = self._texts.resolve_language(customer.language, customer.telegram_language)
-        rule = self._rules.get(row.rule)
-        step = rule.steps[row.step] if rule is not None and row.step < len(rule.steps) else None
         try:
             async with self._db.transaction() as tx:
+                customer = await customers.get(tx, row.user_id)
+                verdict = await self._send_time_check(tx, row, customer, now)
+                if verdict is not None:
+                    return await self._skip_or_wait(tx, row, verdict, now)
+                assert customer is not None
+                language = self._texts.resolve_language(customer.language, customer.telegram_language)
+                rule = self._rules.get(row.rule)
+                step = rule.steps[row.step] if rule is not None and row.step < len(rule.steps) else None
                 code = None
                 if rule is not None and rule.coupon is not None and step is not None and step.coupon:
                     code = await self._issue_coupon(tx, row, rule, now)
                 context = await self._context(row, customer, language, code)
                 html, used = self._templates.render(row.template, language, context)
                 if not await outbox_store.mark_sending(tx, row.id, now, code, used):
-                    raise _AlreadyTaken
-        except _AlreadyTaken:
-            return "taken elsewhere"
+                    return "taken elsewhere"
         except TemplateProblem as exc:
             await outbox_store.settle(
                 self._db, row.id, OutboxState.FAILED, f"template: {exc}"[:300], now, from_states=("planned",)
@@ -338,33 +347,48 @@ class NudgeDelivery:
             log.error("nudge %s not sent: %s", row.id, exc)
             return "failed: template"
         fewer = self._texts.translator(used)("nudge-fewer-button")
-        await self._pace(row.user_id)
         result = await self._sender.send(row.user_id, html, fewer)
         return await self._settle(row, result)
 
-    def _send_time_check(
-        self, row: OutboxRow, customer: Any, now: datetime
+    async def _send_time_check(
+        self, tx: Tx, row: OutboxRow, customer: Customer | None, now: datetime
     ) -> tuple[str, datetime | None] | None:
+        """Why this row must not go now (and until when it could wait), or None to send it."""
         if customer is None:
             return ("customer forgotten", None)
         if customer.consent is not ConsentState.GRANTED:
             return ("no consent", None)
         if not customer.reachable:
             return ("unreachable", None)
+        if await self._paused():
+            return ("marketing paused by the shop", now + timedelta(minutes=5))
         if customer.paused_until is not None and customer.paused_until > now:
             return ("paused by customer", customer.paused_until)
+        if row.campaign_id is None:
+            sent_before = await outbox_store.sent_times(tx, row.user_id, now - CAP_WINDOW)
+            own_caps = customer_caps(self._caps, customer.frequency)
+            if not own_caps.allows(sent_before, now):
+                return ("capped", own_caps.next_allowed(sent_before, now))
+        allowed = self._quiet.next_allowed(now, _zone(customer.timezone, self._config.shop.zone))
+        if allowed > now:
+            return ("quiet hours", allowed)
         return None
 
-    async def _skip_or_wait(self, row: OutboxRow, verdict: tuple[str, datetime | None], now: datetime) -> str:
+    async def _paused(self) -> bool:
+        if self._paused_check is None:
+            return False
+        return bool(await self._paused_check())
+
+    async def _skip_or_wait(
+        self, tx: Tx, row: OutboxRow, verdict: tuple[str, datetime | None], now: datetime
+    ) -> str:
         reason, until = verdict
-        created_long_ago = row.due_at + MAX_WAIT < now
-        if until is None or created_long_ago or until > row.due_at + MAX_WAIT:
-            await outbox_store.settle(
-                self._db, row.id, OutboxState.SKIPPED, reason, now, from_states=("planned",)
+        if until is None or until > row.due_at + MAX_WAIT:
+            await outbox_store.settle_in(
+                tx, row.id, OutboxState.SKIPPED, reason, now, from_states=("planned",)
             )
             return f"skipped: {reason}"
-        async with self._db.transaction() as tx:
-            await outbox_store.postpone(tx, row.id, until, reason, now)
+        await outbox_store.postpone(tx, row.id, until, reason, now)
         return f"waits: {reason}"
 
     async def _issue_coupon(self, tx: Any, row: OutboxRow, rule: RuleConfig, now: datetime) -> str:
