@@ -13,8 +13,9 @@ from typing import Any
 from aiogram import Bot
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.api import build_api_app, start_api
 from bot.clock import Clock, SystemClock
-from bot.config import Config, require_token
+from bot.config import Config, require_api_token, require_token
 from bot.storage import updates as update_store
 from bot.storage.db import Database
 from bot.telegram.deps import WorkflowData, build_workflow_data
@@ -42,7 +43,7 @@ async def open_application(
         applied = await db.migrate()
         for migration in applied:
             log.info("applied migration %04d_%s", migration.version, migration.name)
-        notifier = TelegramNotifier(bot, texts, db, clock) if bot is not None else None
+        notifier = TelegramNotifier(bot, texts, db, clock, config.staff.everyone) if bot is not None else None
         sender = TelegramSender(bot) if bot is not None else None
         yield build_workflow_data(config, clock, db, texts, notifier, sender)
     finally:
@@ -121,9 +122,15 @@ class DeliveryJob:
 async def run_bot(config: Config, clock: Clock | None = None) -> None:
     """Long polling until SIGINT/SIGTERM; running updates finish and the database closes cleanly."""
     token = require_token(config)
+    api_token = require_api_token(config) if config.api.enabled else None  # refuse to start without it
     bot = build_bot(token, PollingSession(config.telegram.api_base))
     async with open_application(config, clock or SystemClock(), bot) as data:
         dispatcher = build_dispatcher(data)
+        api_runner = None
+        if api_token is not None:
+            api_app = build_api_app(data["loyalty"], data["config"], api_token, data["clock"])
+            api_runner = await start_api(api_app, config.api.host, config.api.port)
+            log.info("purchases API listening on %s:%d", config.api.host, config.api.port)
         scheduler = build_scheduler(data)
         delivery = DeliveryJob(data)
         if delivery.delivery is not None:
@@ -146,6 +153,9 @@ async def run_bot(config: Config, clock: Clock | None = None) -> None:
                 close_bot_session=True,
             )
         finally:
+            if api_runner is not None:
+                # Stop accepting; requests under way finish before the database closes.
+                await api_runner.cleanup()
             await delivery.stop()
             scheduler.shutdown(wait=False)
     log.info("stopped cleanly")

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "migrate":
             return asyncio.run(_migrate(config))
-        if args.command in ("nudges", "templates"):
+        if args.command in ("nudges", "templates", "export"):
             return asyncio.run(cli_nudges.run(args, config))
         if args.command == "purchases":
             from bot.csv_import import run_import_command

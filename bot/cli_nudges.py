@@ -1,11 +1,13 @@
-"""Operator commands: `nudges plan|run-once|status` and `templates check`."""
+"""Operator commands: `nudges plan|run-once|status`, `templates check`, `export surveys FILE.csv`."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from datetime import datetime
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -32,10 +34,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     once = verbs.add_parser("run-once", help="plan and deliver as of a moment, then print a summary")
     once.add_argument("--now", type=_moment, default=None, help="ISO time with zone (default: now)")
     verbs.add_parser("status", help="outbox counts by rule and state")
+    export = commands.add_parser("export", help="export data as CSV")
+    export.add_argument("what", choices=["surveys"], help="what to export")
+    export.add_argument("file", type=Path, metavar="FILE.csv")
     templates = commands.add_parser("templates", help="check the nudge templates")
     templates.add_subparsers(dest="templates_command", required=True, metavar="VERB").add_parser(
         "check", help="render every template in every language with sample data"
     )
+
+
+def open_application_offline(config: Config) -> Any:
+    from bot.app import open_application
+
+    return open_application(config, SystemClock())
 
 
 def _moment(text: str) -> datetime:
@@ -51,6 +62,13 @@ def _moment(text: str) -> datetime:
 async def run(args: argparse.Namespace, config: Config, out: TextIO = sys.stdout) -> int:
     if args.command == "templates":
         return check_templates(config, out)
+    if args.command == "export":
+        async with open_application_offline(config) as data:
+            rows = await data["surveys"].export_rows()
+        with args.file.open("w", newline="", encoding="utf-8-sig") as handle:
+            csv.writer(handle).writerows(rows)
+        print(f"{args.file}: {len(rows) - 1} survey answers", file=out)
+        return EXIT_OK
     clock: Clock = OffsetClock(args.now) if getattr(args, "now", None) else SystemClock()
     from bot.app import open_application
 
@@ -87,7 +105,9 @@ async def run(args: argparse.Namespace, config: Config, out: TextIO = sys.stdout
 
 def check_templates(config: Config, out: TextIO) -> int:
     templates = NudgeTemplates.load(config.shop.currency, config.shop.zone, config.shop.default_language)
-    names = sorted({step.template for rule in config.nudges.rules for step in rule.steps})
+    # The rules' templates and every shipped one (survey follow-ups are not named by any rule).
+    shipped = set(templates.names("en")) | set(templates.names(config.shop.default_language))
+    names = sorted({step.template for rule in config.nudges.rules for step in rule.steps} | shipped)
     problems = templates.check(names, sample_context())
     for problem in problems:
         print(problem, file=out)

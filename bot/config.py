@@ -196,6 +196,7 @@ TriggerKind = Literal[
     "birthday",
     "points_expiring",
     "restock",
+    "days_after_purchase",
 ]
 SegmentName = Literal["new", "active", "at_risk", "lapsed", "lost"]
 _CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -219,6 +220,8 @@ class StepConfig(_Section):
     # Days after the previous step was sent (the first step: after the trigger fired).
     delay_days: int = Field(default=0, ge=0)
     coupon: bool = False
+    # A survey under the message: "leave" (why did you leave?) or "nps" (0–10 recommendation).
+    survey: Literal["leave", "nps"] | None = None
 
 
 class RuleConfig(_Section):
@@ -241,7 +244,10 @@ class RuleConfig(_Section):
     def _trigger_needs(self) -> RuleConfig:
         if self.trigger == "segment_entered" and self.segment is None:
             raise ValueError("trigger 'segment_entered' needs segment = \"lapsed\" (or another segment)")
-        if self.trigger in ("days_after_first_purchase", "points_expiring") and self.days <= 0:
+        if (
+            self.trigger in ("days_after_first_purchase", "days_after_purchase", "points_expiring")
+            and self.days <= 0
+        ):
             raise ValueError(f"trigger {self.trigger!r} needs days = N (more than 0)")
         if any(step.coupon for step in self.steps) and self.coupon is None:
             raise ValueError("a step has coupon = true but the rule has no [coupon]")
@@ -298,6 +304,7 @@ def _default_rules() -> list[RuleConfig]:
             "steps": [
                 {"template": "win_back_offer", "coupon": True},
                 {"template": "win_back_news", "delay_days": 14},
+                {"template": "win_back_survey", "delay_days": 14, "survey": "leave"},
             ],
         },
         {
@@ -330,6 +337,14 @@ def _default_rules() -> list[RuleConfig]:
             "cooldown_days": 30,
             "steps": [{"template": "miss_you"}],
         },
+        {
+            "name": "nps",
+            "trigger": "days_after_purchase",
+            "days": 3,
+            "priority": 30,
+            "cooldown_days": 90,
+            "steps": [{"template": "nps", "survey": "nps"}],
+        },
     ]
     return [RuleConfig.model_validate(rule) for rule in raw]
 
@@ -361,6 +376,13 @@ class DeliveryConfig(_Section):
     senders: int = Field(default=8, ge=1, le=64)
 
 
+class SurveysConfig(_Section):
+    # Free-text answers longer than this are cut (and everything shown is escaped).
+    comment_max_length: int = Field(default=500, ge=20, le=4000)
+    # How long after the answer buttons a typed message still counts as the comment.
+    comment_window_hours: int = Field(default=24, ge=1)
+
+
 class Config(_Section):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -372,6 +394,7 @@ class Config(_Section):
     api: ApiConfig = Field(default_factory=ApiConfig)
     nudges: NudgesConfig = Field(default_factory=NudgesConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    surveys: SurveysConfig = Field(default_factory=SurveysConfig)
 
 
 assert set(SUPPORTED_LANGUAGES) == {"ru", "uk", "en"}

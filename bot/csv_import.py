@@ -111,22 +111,6 @@ class CsvPurchase:
     lines: tuple[int, ...]
 
 
-@dataclass
-class _Group:
-    """The lines of one purchase id gathered so far."""
-
-    line: int
-    phone: str | None
-    card: str | None
-    at: datetime
-    raw_phone: str
-    raw_card: str
-    raw_at: str
-    amount_minor: int = 0
-    lines: list[int] = field(default_factory=list)
-    items: list[PurchaseItem] = field(default_factory=list)
-
-
 def _shown(value: str, limit: int = 40) -> str:
     text = value if len(value) <= limit else value[: limit - 1] + "…"
     return '"' + text.replace('"', '\\"') + '"'
@@ -176,10 +160,25 @@ def _read_header(names: list[str]) -> tuple[dict[str, int], list[CsvError]]:
     return index, errors
 
 
-class _RowReader:
-    """Reads the fields of one row, with caches: a file repeats its customers, times and amounts."""
+@dataclass(frozen=True)
+class _Line:
+    """One good row."""
 
-    def __init__(self, config: Config, now: datetime) -> None:
+    purchase_id: str
+    phone: str | None
+    card: str | None
+    at: datetime
+    amount_minor: int
+    item: PurchaseItem | None
+    raw: dict[str, str]  # phone, card and at as written, for messages
+
+
+class _RowReader:
+    """Checks rows one by one, with caches: a file repeats its customers, times and products."""
+
+    def __init__(self, header: list[str], index: dict[str, int], config: Config, now: datetime) -> None:
+        self.width = len(header)
+        self.index = index
         self.digits = int(get_currency_precision(config.shop.currency))
         self.region = config.shop.phone_region
         self.zone: ZoneInfo = config.shop.zone
@@ -188,16 +187,71 @@ class _RowReader:
         self._times: dict[str, datetime | str] = {}
         self._texts: dict[str, str] = {}
 
-    def text(self, value: str) -> str:
+    def read(self, row: list[str], line: int, errors: list[CsvError]) -> _Line | None:
+        """The row's purchase line; None, with its problems added to `errors`, when it is bad."""
+        if len(row) != self.width:
+            errors.append(CsvError(line, f"expected {self.width} fields as in the header, found {len(row)}"))
+            return None
+        found = len(errors)
+
+        def bad(message: str) -> None:
+            errors.append(CsvError(line, message))
+
+        value = {name: row[i].strip() for name, i in self.index.items()}
+        purchase_id = value["purchase_id"]
+        if not purchase_id:
+            bad("purchase_id: missing")
+        elif len(purchase_id) > MAX_PURCHASE_ID:
+            bad(f"purchase_id: longer than {MAX_PURCHASE_ID} characters")
+
+        raw_phone, raw_card = value.get("phone", ""), value.get("card", "")
+        phone = card = None
+        if not raw_phone and not raw_card:
+            bad("phone, card: missing (give at least one of them)")
+        if raw_phone and (phone := self._phone(raw_phone)) is None:
+            bad(f"phone: {_shown(raw_phone)} is not a phone number")
+        if raw_card and (card := normalize_card_code(raw_card)) is None:
+            bad(f"card: {_shown(raw_card)} is not a card code (3–40 letters, digits or '-')")
+
+        raw_amount = value["amount"]
+        amount = self._amount(raw_amount) if raw_amount else "missing"
+        if isinstance(amount, str):
+            bad(f"amount: {_shown(raw_amount) + ' ' if raw_amount else ''}{amount}")
+
+        raw_at = value["at"]
+        at = self._at(raw_at) if raw_at else "missing"
+        if isinstance(at, str):
+            bad(f"at: {_shown(raw_at) + ' ' if raw_at else ''}{at}")
+
+        qty = Decimal(1)
+        if raw_qty := value.get("qty", ""):
+            read = _decimal(raw_qty)
+            if read is None or read <= 0:
+                bad(f"qty: {_shown(raw_qty)} is not a positive quantity")
+            else:
+                qty = read
+        sku, name = self._text(value.get("sku", "")), self._text(value.get("name", ""))
+        if len(sku) > MAX_SKU:
+            bad(f"sku: longer than {MAX_SKU} characters")
+        if len(name) > MAX_NAME:
+            bad(f"name: longer than {MAX_NAME} characters")
+
+        if len(errors) > found or isinstance(amount, str) or isinstance(at, str):
+            return None
+        item = PurchaseItem(sku=sku, name=name, qty=qty, price_minor=amount) if sku or name else None
+        raw = {"phone": raw_phone, "card": raw_card, "at": raw_at}
+        return _Line(purchase_id, phone, card, at, amount, item, raw)
+
+    def _text(self, value: str) -> str:
         """One copy of each product code and name, however many lines repeat it."""
         return self._texts.setdefault(value, value)
 
-    def phone(self, text: str) -> str | None:
+    def _phone(self, text: str) -> str | None:
         if text not in self._phones:
             self._phones[text] = normalize_phone(text, self.region)
         return self._phones[text]
 
-    def at(self, text: str) -> datetime | str:
+    def _at(self, text: str) -> datetime | str:
         """The moment, or what is wrong with the text."""
         found = self._times.get(text)
         if found is None:
@@ -217,7 +271,7 @@ class _RowReader:
                 moment = datetime.fromisoformat(text)
             except ValueError:
                 return problem
-            if moment.tzinfo is None or moment.utcoffset() is None:
+            if moment.utcoffset() is None:
                 return (
                     "has no time zone: add one (+02:00, Z) or give the date alone (noon in the shop's zone)"
                 )
@@ -228,7 +282,7 @@ class _RowReader:
         except OverflowError:
             return "is out of range"
 
-    def amount(self, text: str) -> int | str:
+    def _amount(self, text: str) -> int | str:
         minor = parse_amount(text, self.digits)
         if minor is not None:
             return minor if minor <= MAX_AMOUNT_MINOR else "is too large"
@@ -248,6 +302,58 @@ def _decimal(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
+@dataclass
+class _Group:
+    """The lines of one purchase id gathered so far; the first one sets the customer and the time."""
+
+    first: _Line
+    first_line: int
+    amount_minor: int = 0
+    lines: list[int] = field(default_factory=list)
+    items: list[PurchaseItem] = field(default_factory=list)
+
+    def add(self, checked: _Line, line: int, errors: list[CsvError]) -> None:
+        first, found = self.first, len(errors)
+        for column, mine, theirs in (
+            ("phone", checked.phone, first.phone),
+            ("card", checked.card, first.card),
+            ("at", checked.at, first.at),
+        ):
+            if mine != theirs:
+                errors.append(
+                    CsvError(
+                        line,
+                        f"{column}: {_shown(checked.raw[column])} differs from line {self.first_line} "
+                        f"({_shown(first.raw[column])}) of the same purchase {_shown(checked.purchase_id)}",
+                    )
+                )
+        if self.amount_minor + checked.amount_minor > MAX_AMOUNT_MINOR:
+            errors.append(
+                CsvError(line, f"amount: the total of purchase {_shown(checked.purchase_id)} is too large")
+            )
+        if len(errors) > found:
+            return
+        self.amount_minor += checked.amount_minor
+        self.lines.append(line)
+        if checked.item is not None:
+            self.items.append(checked.item)
+
+    def purchase(self, currency: str) -> CsvPurchase:
+        first = self.first
+        return CsvPurchase(
+            PurchaseInput(
+                purchase_id=first.purchase_id,
+                amount_minor=self.amount_minor,
+                currency=currency,
+                at=first.at,
+                phone=first.phone,
+                card=first.card,
+                items=tuple(self.items),
+            ),
+            tuple(self.lines),
+        )
+
+
 def parse_purchases_csv(
     data: bytes,
     *,
@@ -257,7 +363,7 @@ def parse_purchases_csv(
 ) -> tuple[list[CsvPurchase], list[CsvError]]:
     """Read and check a whole purchases file (see the module's docstring for its columns).
 
-    Returns the purchases in the order their ids first appear, and every problem found, sorted by line;
+    Returns the purchases in the order their ids first appear, and every problem found, by line;
     import the purchases only when there are no errors. `progress(n)` is told of every `n` rows read.
     Phones come out in E.164 and card codes upper-case; times in UTC (a date alone: noon in the
     shop's time zone). Nothing here touches the database.
@@ -279,16 +385,12 @@ def parse_purchases_csv(
     if errors:
         return [], errors
 
-    fields = _RowReader(config, now)
-    width = len(header)
-    i_id, i_amount, i_at = index["purchase_id"], index["amount"], index["at"]
-    i_phone, i_card = index.get("phone"), index.get("card")
-    i_sku, i_name, i_qty = index.get("sku"), index.get("name"), index.get("qty")
+    rows = _RowReader(header, index, config, now)
     groups: dict[str, _Group] = {}
     previous_end = reader.line_num
     unreported = 0
     while True:
-        line = previous_end + 1
+        line = previous_end + 1  # where the row starts: a quoted field may hold line breaks
         try:
             row = next(reader)
         except StopIteration:
@@ -303,106 +405,17 @@ def parse_purchases_csv(
             unreported = 0
         if not any(value.strip() for value in row):
             continue  # blank lines are allowed anywhere
-        if len(row) != width:
-            errors.append(CsvError(line, f"expected {width} fields as in the header, found {len(row)}"))
+        checked = rows.read(row, line, errors)
+        if checked is None:
             continue
-        row_errors = len(errors)
-
-        purchase_id = row[i_id].strip()
-        if not purchase_id:
-            errors.append(CsvError(line, "purchase_id: missing"))
-        elif len(purchase_id) > MAX_PURCHASE_ID:
-            errors.append(CsvError(line, f"purchase_id: longer than {MAX_PURCHASE_ID} characters"))
-
-        raw_phone = row[i_phone].strip() if i_phone is not None else ""
-        raw_card = row[i_card].strip() if i_card is not None else ""
-        phone = card = None
-        if not raw_phone and not raw_card:
-            errors.append(CsvError(line, "phone, card: missing (give at least one of them)"))
-        if raw_phone and (phone := fields.phone(raw_phone)) is None:
-            errors.append(CsvError(line, f"phone: {_shown(raw_phone)} is not a phone number"))
-        if raw_card and (card := normalize_card_code(raw_card)) is None:
-            errors.append(
-                CsvError(line, f"card: {_shown(raw_card)} is not a card code (3–40 letters, digits or '-')")
-            )
-
-        raw_amount = row[i_amount].strip()
-        amount = fields.amount(raw_amount) if raw_amount else "missing"
-        if isinstance(amount, str):
-            shown = "" if amount == "missing" else f"{_shown(raw_amount)} "
-            errors.append(CsvError(line, f"amount: {shown}{amount}"))
-
-        raw_at = row[i_at].strip()
-        at = fields.at(raw_at) if raw_at else "missing"
-        if isinstance(at, str):
-            errors.append(CsvError(line, f"at: {'' if at == 'missing' else _shown(raw_at) + ' '}{at}"))
-
-        qty = Decimal(1)
-        raw_qty = row[i_qty].strip() if i_qty is not None else ""
-        if raw_qty:
-            read = _decimal(raw_qty)
-            if read is None or read <= 0:
-                errors.append(CsvError(line, f"qty: {_shown(raw_qty)} is not a positive quantity"))
-            else:
-                qty = read
-        sku = fields.text(row[i_sku].strip()) if i_sku is not None else ""
-        name = fields.text(row[i_name].strip()) if i_name is not None else ""
-        if len(sku) > MAX_SKU:
-            errors.append(CsvError(line, f"sku: longer than {MAX_SKU} characters"))
-        if len(name) > MAX_NAME:
-            errors.append(CsvError(line, f"name: longer than {MAX_NAME} characters"))
-
-        if len(errors) > row_errors:
-            continue
-        assert isinstance(amount, int) and isinstance(at, datetime)
-        group = groups.get(purchase_id)
+        group = groups.get(checked.purchase_id)
         if group is None:
-            group = groups[purchase_id] = _Group(line, phone, card, at, raw_phone, raw_card, raw_at)
-        else:
-            for column, mine, theirs, mine_raw, theirs_raw in (
-                ("phone", phone, group.phone, raw_phone, group.raw_phone),
-                ("card", card, group.card, raw_card, group.raw_card),
-                ("at", at, group.at, raw_at, group.raw_at),
-            ):
-                if mine != theirs:
-                    errors.append(
-                        CsvError(
-                            line,
-                            f"{column}: {_shown(mine_raw)} differs from line {group.line} "
-                            f"({_shown(theirs_raw)}) of the same purchase {_shown(purchase_id)}",
-                        )
-                    )
-            if group.amount_minor + amount > MAX_AMOUNT_MINOR:
-                errors.append(
-                    CsvError(line, f"amount: the total of purchase {_shown(purchase_id)} is too large")
-                )
-            if len(errors) > row_errors:
-                continue
-        group.amount_minor += amount
-        group.lines.append(line)
-        if sku or name:
-            group.items.append(PurchaseItem(sku=sku, name=name, qty=qty, price_minor=amount))
+            group = groups[checked.purchase_id] = _Group(checked, line)
+        group.add(checked, line, errors)
     if progress is not None and unreported:
         progress(unreported)
-
-    currency = config.shop.currency
-    purchases = [
-        CsvPurchase(
-            PurchaseInput(
-                purchase_id=purchase_id,
-                amount_minor=group.amount_minor,
-                currency=currency,
-                at=group.at,
-                phone=group.phone,
-                card=group.card,
-                items=tuple(group.items),
-            ),
-            tuple(group.lines),
-        )
-        for purchase_id, group in groups.items()
-    ]
-    errors.sort()
-    return purchases, errors
+    errors.sort(key=lambda e: e.line)  # stable: a line's problems stay in column order
+    return [group.purchase(config.shop.currency) for group in groups.values()], errors
 
 
 # -- recording ----------------------------------------------------------------------------------------
@@ -681,7 +694,7 @@ async def import_purchases(
                     raise _UseService()  # nothing written yet: the transaction is rolled back
                 await _write(tx, plan, loyalty, config, now, advance)
     except _Rejected as rejected:
-        return ImportReport(dry_run=dry_run), sorted(rejected.errors)
+        return ImportReport(dry_run=dry_run), sorted(rejected.errors, key=lambda e: e.line)
     except _UseService:
         try:
             results = await loyalty.record_purchases(

@@ -107,6 +107,8 @@ class Terminal:
         for message in messages:
             marker = "bot (edited) ›" if message.edited else "bot ›"
             body = _plain(message.text)
+            if message.photo is not None:
+                body += f"\n🖼 a picture ({len(message.photo)} bytes of PNG)"
             if message.document is not None:
                 body += f"\n📎 {message.document_name} ({len(message.document)} bytes)\n"
                 body += _indent(message.document.decode("utf-8", errors="replace")[:1500])

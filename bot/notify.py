@@ -23,6 +23,10 @@ class Notifier(Protocol):
         """Send text `key` to the customer in their language; False if it could not be delivered."""
         ...
 
+    async def notify_staff(self, key: str, **args: str | int) -> int:
+        """Send text `key` to every staff member and owner; how many got it."""
+        ...
+
 
 class NullNotifier:
     """For offline work (CSV import, migrations): nothing is sent, and that is said in the log."""
@@ -30,3 +34,7 @@ class NullNotifier:
     async def notify(self, user_id: int, key: str, **args: str | int) -> bool:
         log.info("not sending %s to %s: no bot connected", key, user_id)
         return False
+
+    async def notify_staff(self, key: str, **args: str | int) -> int:
+        log.info("not alerting staff (%s): no bot connected", key)
+        return 0

@@ -29,6 +29,10 @@ SUFFIX = ".html.j2"
 class TemplateProblem(Exception):
     """A template cannot be rendered; the message names the file and line."""
 
+    def __init__(self, message: str, problem: Problem | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -69,9 +73,11 @@ class NudgeTemplates:
             template = self._envs[used].get_template(f"{name}{SUFFIX}")
             return template.render(**context).strip(), used
         except TemplateSyntaxError as exc:
-            raise TemplateProblem(str(Problem(str(path), exc.lineno, exc.message or "syntax error"))) from exc
+            problem = Problem(str(path), exc.lineno, exc.message or "syntax error")
+            raise TemplateProblem(str(problem), problem) from exc
         except TemplateError as exc:
-            raise TemplateProblem(str(Problem(str(path), _line_of(exc, path), str(exc)))) from exc
+            problem = Problem(str(path), _line_of(exc, path), str(exc))
+            raise TemplateProblem(str(problem), problem) from exc
 
     def check(self, names: list[str], sample: dict[str, Any]) -> list[Problem]:
         """Render every named template in every language with sample data; every problem found."""
@@ -85,7 +91,7 @@ class NudgeTemplates:
                 try:
                     self.render(name, lang, sample)
                 except TemplateProblem as exc:
-                    problems.append(Problem(str(path), None, str(exc).removeprefix(f"{path}:").lstrip(": ")))
+                    problems.append(exc.problem or Problem(str(path), None, str(exc)))
         return problems
 
 

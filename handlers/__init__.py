@@ -15,6 +15,7 @@ from handlers import (
     nudges,
     staff,
     staff_loyalty,
+    surveys,
 )
 
 
@@ -24,10 +25,12 @@ def all_routers() -> list[Router]:
         errors.get_router(),  # error handlers only; sees exceptions from every router below
         staff.get_router(),  # before the customer routers: staff commands are filtered by numeric id
         staff_loyalty.get_router(),
+        surveys.get_staff_router(),
         consent.get_router(),
         account.get_router(),
         loyalty.get_router(),
         nudges.get_router(),
+        surveys.get_router(),  # before help/fallback: a typed comment to a survey is not "free text"
         language.get_router(),
         help.get_router(),
         fallback.get_router(),  # catch-all: unknown commands and free text; must stay last

@@ -33,6 +33,7 @@ class CustomerFacts:
     late_since: datetime | None = None
     points_expiring_at: datetime | None = None
     restock: tuple[str, datetime] | None = None  # (sku, when it is due)
+    no_win_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,10 @@ def _candidates(
     if last.state != "sent" or last.sent_at is None or last.step + 1 >= len(rule.steps):
         return []  # in flight, held out, skipped, failed, or the sequence is complete
     step = last.step + 1
-    return [_Candidate(rule, step, period, last.sent_at + timedelta(days=rule.steps[step].delay_days))]
+    due = last.sent_at + timedelta(days=rule.steps[step].delay_days)
+    if due > now:
+        return []  # not yet: planned only when due, so a purchase in between still stops it
+    return [_Candidate(rule, step, period, due)]
 
 
 def _trigger(
@@ -177,7 +181,11 @@ def _trigger(
         case "days_after_first_purchase":
             first = facts.first_purchase_at
             return (first.date().isoformat(), first + timedelta(days=rule.days)) if first else None
+        case "days_after_purchase":
+            return (last.date().isoformat(), last + timedelta(days=rule.days)) if last else None
         case "segment_entered":
+            if facts.no_win_back:
+                return None  # they told us they moved or no longer need us
             segments = config.segments
             current = segment_for(now, facts.purchases, facts.first_purchase_at, last, segments)
             if last is None or rule.segment is None or current != Segment(rule.segment):
@@ -185,7 +193,7 @@ def _trigger(
             entered = segment_entered_at(current, last, segments)
             return (last.date().isoformat(), entered) if entered else None
         case "late_by_rhythm":
-            if facts.late_since is None or last is None:
+            if facts.late_since is None or last is None or facts.no_win_back:
                 return None
             current = segment_for(now, facts.purchases, facts.first_purchase_at, last, config.segments)
             if current not in (Segment.ACTIVE, Segment.AT_RISK):

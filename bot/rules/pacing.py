@@ -35,7 +35,11 @@ class QuietHours:
             end_day += timedelta(days=1)
         end_local = datetime.combine(end_day, self.end, tzinfo=zone)
         # fold/DST: combine gives wall time; normalise through UTC.
-        return end_local.astimezone(moment.tzinfo)
+        end = end_local.astimezone(moment.tzinfo)
+        if end < moment:
+            # The end falls in the hour repeated when clocks go back and `moment` is in its second pass.
+            end = end_local.replace(fold=1).astimezone(moment.tzinfo)
+        return end
 
 
 @dataclass(frozen=True)

@@ -474,6 +474,8 @@ class LoyaltyService:
         a customer (never sent /start, or was forgotten): there is no row to keep the code in."""
         code = await customers.referral_code(self._db, user_id)
         while code is None:
+            if await customers.get(self._db, user_id) is None:
+                return None
             candidate = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
             if await customers.set_referral_code(self._db, user_id, candidate):
                 code = await customers.referral_code(self._db, user_id)

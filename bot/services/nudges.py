@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,11 +21,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.clock import Clock
 from bot.config import Config, RuleConfig
 from bot.models import ConsentState, Customer
+from bot.rules.codes import coupon_code
 from bot.rules.nudges import CustomerFacts, Decision, Outcome, PastMessage, plan_customer
 from bot.rules.pacing import Caps, QuietHours, customer_caps
 from bot.rules.segments import days_between, late_since, restock_due
 from bot.services.loyalty import LoyaltyService
-from bot.storage import coupons, customers, planning
+from bot.storage import coupons, customers, planning, surveys
 from bot.storage import outbox as outbox_store
 from bot.storage.db import Database, Tx
 from bot.storage.outbox import NewOutboxRow, OutboxRow, OutboxState
@@ -34,6 +34,8 @@ from bot.templates import NudgeTemplates, TemplateProblem
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)
+# "Why did you leave?": the seeds' reasons (poor service, quality, price, forgot/moved) and "other".
+LEAVE_REASONS = ("service", "quality", "price", "forgot", "moved", "other")
 HISTORY_WINDOW = timedelta(days=400)
 MAX_TRIES_PER_CALL = 5
 # A planned message that cannot go out within this long (caps, pause) is dropped, not kept forever.
@@ -61,10 +63,21 @@ class SendResult:
     transient: bool = False
 
 
-class MessageSender(Protocol):
-    """Puts one marketing message in a chat, with its "Fewer messages" button."""
+@dataclass(frozen=True)
+class SurveyAttachment:
+    """Answer buttons under a nudge: "leave" reasons (value → label) or the NPS 0–10 scale."""
 
-    async def send(self, chat_id: int, html: str, fewer_button: str) -> SendResult: ...
+    kind: str
+    survey_id: int
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class MessageSender(Protocol):
+    """Puts one marketing message in a chat, with its "Fewer messages" button (and survey buttons)."""
+
+    async def send(
+        self, chat_id: int, html: str, fewer_button: str, survey: SurveyAttachment | None = None
+    ) -> SendResult: ...
 
 
 # -- planning -----------------------------------------------------------------------------------------
@@ -157,6 +170,7 @@ class NudgePlanner:
             else None,
             points_expiring_at=expiring.get(account) if account is not None else None,
             restock=restock_due(products[account]) if account is not None and account in products else None,
+            no_win_back=row.no_win_back,
         )
 
     async def _expiring(self, rules: Sequence[RuleConfig], now: datetime) -> dict[int, datetime]:
@@ -338,6 +352,14 @@ class NudgeDelivery:
                     code = await self._issue_coupon(tx, row, rule, now)
                 context = await self._context(row, customer, language, code)
                 html, used = self._templates.render(row.template, language, context)
+                survey = None
+                if step is not None and step.survey is not None:
+                    survey_id = await surveys.open_survey(tx, row.user_id, step.survey, row.id, now)
+                    tr = self._texts.translator(used)
+                    labels = (
+                        {r: tr(f"survey-reason-{r}") for r in LEAVE_REASONS} if step.survey == "leave" else {}
+                    )
+                    survey = SurveyAttachment(step.survey, survey_id, labels)
                 if not await outbox_store.mark_sending(tx, row.id, now, code, used):
                     return "taken elsewhere"
         except TemplateProblem as exc:
@@ -347,7 +369,11 @@ class NudgeDelivery:
             log.error("nudge %s not sent: %s", row.id, exc)
             return "failed: template"
         fewer = self._texts.translator(used)("nudge-fewer-button")
-        result = await self._sender.send(row.user_id, html, fewer)
+        result = (
+            await self._sender.send(row.user_id, html, fewer, survey)
+            if survey
+            else await self._sender.send(row.user_id, html, fewer)
+        )
         return await self._settle(row, result)
 
     async def _send_time_check(
@@ -397,7 +423,7 @@ class NudgeDelivery:
         if existing is not None:
             return existing.code
         while True:
-            code = _coupon_code()
+            code = coupon_code()
             valid_until = now + timedelta(days=rule.coupon.valid_days)
             if await coupons.insert(
                 tx, code, row.user_id, row.rule, row.id, rule.coupon.kind, rule.coupon.value, now, valid_until
@@ -484,14 +510,6 @@ class _AlreadyTaken(Exception):
     """Another worker moved the row out of 'planned' first."""
 
 
-_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
-
-
-def _coupon_code() -> str:
-    chars = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
-    return f"{chars[:4]}-{chars[4:]}"
-
-
 def sample_context() -> dict[str, Any]:
     """What `templates check` renders every template with."""
     from datetime import UTC
@@ -509,4 +527,5 @@ def sample_context() -> dict[str, Any]:
         "coupon": {"code": "AB2C-DE3F", "kind": "percent", "value": 15, "valid_until": soon},
         "product": "Arabica 250 g",
         "expiring": {"points": 40, "at": soon},
+        "comment": "The queue was too long <script>",
     }

@@ -67,5 +67,5 @@ async def for_outbox(q: Reader, outbox_id: int) -> Coupon | None:
 
 
 async def forget_user(tx: Tx, user_id: int) -> None:
-    """Coupons stay for the shop's books, without their owner."""
-    await tx.execute("UPDATE coupons SET user_id = NULL WHERE user_id = ?", (user_id,))
+    """Coupons stay for the shop's books, without their owner (or the owner's outbox rows)."""
+    await tx.execute("UPDATE coupons SET user_id = NULL, outbox_id = NULL WHERE user_id = ?", (user_id,))

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bot.clock import from_db, to_db
 from bot.models import ConsentAction, ConsentEvent, ConsentState, Customer, TelegramProfile
-from bot.storage import coupons, outbox
+from bot.storage import coupons, outbox, surveys
 from bot.storage.db import Database, Reader, Row
 
 
@@ -138,8 +138,10 @@ async def erase(db: Database, user_id: int, now: datetime) -> bool:
             (user_id,),
         )
         had_account = cursor.rowcount > 0
-        await outbox.forget_user(conn, user_id)
+        # Coupons first: they refer to the outbox rows that are deleted next.
         await coupons.forget_user(conn, user_id)
+        await surveys.forget_user(conn, user_id)
+        await outbox.forget_user(conn, user_id)
         cursor = await conn.execute("DELETE FROM customers WHERE user_id = ?", (user_id,))
         if cursor.rowcount == 0:
             return False
@@ -215,4 +217,12 @@ async def set_frequency(
         await tx.execute(
             "UPDATE customers SET frequency = ?, paused_until = ?, updated_at = ? WHERE user_id = ?",
             (frequency, to_db(paused_until) if paused_until else None, to_db(now), user_id),
+        )
+
+
+async def set_no_win_back(db: Database, user_id: int, now: datetime) -> None:
+    """They told us they moved or no longer need the shop: no win-back messages any more."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE customers SET no_win_back = 1, updated_at = ? WHERE user_id = ?", (to_db(now), user_id)
         )

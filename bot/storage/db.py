@@ -98,6 +98,9 @@ class Database:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        # One statement at a time on the reader: overlapping cursors on one connection can read a
+        # snapshot from before the latest commit (seen: a balance read right after a purchase missed it).
+        self._read_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path, busy_timeout_ms: int = 5000) -> Database:
@@ -127,12 +130,12 @@ class Database:
             await self._writer.commit()
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        async with self._reader.execute(sql, params) as cursor:
+        async with self._read_lock, self._reader.execute(sql, params) as cursor:
             row: Row | None = await cursor.fetchone()
             return row
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._reader.execute(sql, params) as cursor:
+        async with self._read_lock, self._reader.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
     async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -28,6 +28,7 @@ class CustomerRow:
     purchases: int
     first_purchase_at: datetime | None
     last_purchase_at: datetime | None
+    no_win_back: bool = False
 
 
 def _time(text: str | None) -> datetime | None:
@@ -44,7 +45,7 @@ async def customers_slice(
     rows = await q.fetch_all(
         f"""
         SELECT c.user_id, c.consent, c.consent_at, c.reachable, c.frequency, c.paused_until, c.timezone,
-               c.birthday, a.id AS account_id,
+               c.birthday, c.no_win_back, a.id AS account_id,
                (SELECT COUNT(*) FROM purchases p WHERE p.account_id = a.id) AS purchases,
                (SELECT MIN(at) FROM purchases p WHERE p.account_id = a.id) AS first_at,
                (SELECT MAX(at) FROM purchases p WHERE p.account_id = a.id) AS last_at
@@ -68,6 +69,7 @@ async def customers_slice(
             purchases=int(r["purchases"] or 0),
             first_purchase_at=_time(r["first_at"]),
             last_purchase_at=_time(r["last_at"]),
+            no_win_back=bool(r["no_win_back"]),
         )
         for r in rows
     ]

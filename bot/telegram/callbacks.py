@@ -29,3 +29,19 @@ class FewerMessages(CallbackData, prefix="fewer"):
     """The "Fewer messages" button under every nudge, and the choices it offers."""
 
     choice: str  # "ask", "weekly", "monthly", "pause", "stop"
+
+
+class SurveyReason(CallbackData, prefix="why"):
+    survey: int
+    reason: str
+
+
+class SurveyScore(CallbackData, prefix="nps"):
+    survey: int
+    score: int
+
+
+class SurveySkip(CallbackData, prefix="skip"):
+    """ "No comment" after an answer."""
+
+    survey: int

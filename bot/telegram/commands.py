@@ -25,7 +25,7 @@ CUSTOMER_COMMANDS = (
     "stop",
     "help",
 )
-STAFF_COMMANDS = ("stats", "customer", "purchase", "redeem", "adjust", "staffhelp")
+STAFF_COMMANDS = ("stats", "customer", "purchase", "redeem", "adjust", "survey", "export", "staffhelp")
 
 
 def command_list(tr: Translator, *, is_staff: bool) -> list[BotCommand]:

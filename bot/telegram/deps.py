@@ -13,6 +13,7 @@ from bot.services.customers import CustomerService
 from bot.services.loyalty import LoyaltyService
 from bot.services.nudges import MessageSender, NudgeDelivery, NudgePlanner
 from bot.services.staff import StaffService
+from bot.services.surveys import SurveyService
 from bot.storage.db import Database
 from bot.templates import NudgeTemplates
 from bot.texts import Texts, Translator
@@ -30,6 +31,7 @@ class WorkflowData(TypedDict):
     staff: StaffService
     templates: NudgeTemplates
     planner: NudgePlanner
+    surveys: SurveyService
     # None without a connected bot (offline commands): nothing can be delivered then.
     delivery: NudgeDelivery | None
     in_flight: InFlight
@@ -86,6 +88,7 @@ def build_workflow_data(
         staff=StaffService(db, config, loyalty),
         templates=templates,
         planner=NudgePlanner(db, clock, config, loyalty),
+        surveys=SurveyService(db, clock, config, templates, loyalty, notifier),
         delivery=delivery,
         in_flight=InFlight(),
     )

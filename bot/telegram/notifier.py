@@ -6,7 +6,12 @@ import asyncio
 import logging
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
 
 from bot.clock import Clock
 from bot.notify import TextKey
@@ -19,11 +24,35 @@ MAX_RETRY_AFTER_S = 60
 
 
 class TelegramNotifier:
-    def __init__(self, bot: Bot, texts: Texts, db: Database, clock: Clock) -> None:
+    def __init__(self, bot: Bot, texts: Texts, db: Database, clock: Clock, staff_ids: list[int]) -> None:
         self._bot = bot
         self._texts = texts
         self._db = db
         self._clock = clock
+        self._staff_ids = staff_ids
+
+    async def notify_staff(self, key: str, **args: str | int) -> int:
+        """Alerts to staff, each in their own language; a staff member who never opened the bot is skipped."""
+        delivered = 0
+        for staff_id in self._staff_ids:
+            language = await customer_store.get_language(self._db, staff_id)
+            tr = self._texts.translator(self._texts.resolve_language(language, None))
+            values = {
+                name: tr(value) if isinstance(value, TextKey) else value for name, value in args.items()
+            }
+            try:
+                await self._bot.send_message(staff_id, tr(key, **values))
+                delivered += 1
+            except TelegramRetryAfter as exc:
+                await asyncio.sleep(min(exc.retry_after, MAX_RETRY_AFTER_S))
+                try:
+                    await self._bot.send_message(staff_id, tr(key, **values))
+                    delivered += 1
+                except TelegramAPIError as again:
+                    log.warning("staff alert %s to %s failed: %s", key, staff_id, again)
+            except TelegramAPIError as exc:
+                log.warning("staff alert %s to %s failed: %s", key, staff_id, exc)
+        return delivered
 
     async def notify(self, user_id: int, key: str, **args: str | int) -> bool:
         customer = await customer_store.get(self._db, user_id)

@@ -12,22 +12,43 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.services.nudges import SendResult, SendStatus
-from bot.telegram.callbacks import FewerMessages
+from bot.services.nudges import SendResult, SendStatus, SurveyAttachment
+from bot.telegram.callbacks import FewerMessages, SurveyReason, SurveyScore
+
+
+def survey_rows(survey: SurveyAttachment) -> list[list[InlineKeyboardButton]]:
+    if survey.kind == "nps":
+        buttons = [
+            InlineKeyboardButton(
+                text=str(n), callback_data=SurveyScore(survey=survey.survey_id, score=n).pack()
+            )
+            for n in range(11)
+        ]
+        return [buttons[:6], buttons[6:]]
+    buttons = [
+        InlineKeyboardButton(
+            text=label, callback_data=SurveyReason(survey=survey.survey_id, reason=value).pack()
+        )
+        for value, label in survey.labels.items()
+    ]
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
 class TelegramSender:
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
 
-    async def send(self, chat_id: int, html: str, fewer_button: str) -> SendResult:
-        markup = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [InlineKeyboardButton(text=fewer_button, callback_data=FewerMessages(choice="ask").pack())]
-            ]
+    async def send(
+        self, chat_id: int, html: str, fewer_button: str, survey: SurveyAttachment | None = None
+    ) -> SendResult:
+        rows = survey_rows(survey) if survey is not None else []
+        rows.append(
+            [InlineKeyboardButton(text=fewer_button, callback_data=FewerMessages(choice="ask").pack())]
         )
         try:
-            message = await self._bot.send_message(chat_id, html, reply_markup=markup)
+            message = await self._bot.send_message(
+                chat_id, html, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
+            )
         except TelegramRetryAfter as exc:
             return SendResult(SendStatus.RETRY_AFTER, retry_after=float(exc.retry_after), reason=exc.message)
         except TelegramForbiddenError as exc:

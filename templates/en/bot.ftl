@@ -110,6 +110,8 @@ staff-help =
     /purchase &lt;customer&gt; &lt;amount&gt; [note] — record a purchase
     /redeem &lt;customer&gt; &lt;points&gt; — spend points
     /adjust &lt;customer&gt; &lt;±points&gt; &lt;reason&gt; — correct points
+    /survey — why customers left, NPS
+    /export surveys — survey answers as CSV (owners)
 stats =
     <b>Customers</b>: { $customers }
     Subscribed to offers: { $opted_in }
@@ -212,3 +214,39 @@ fewer-stop-button = Stop all offers
 fewer-weekly-done = Done: at most one message a week.
 fewer-monthly-done = Done: at most one message a month.
 fewer-pause-done = Done: no offers until { $date }.
+
+## Surveys
+survey-reason-service = 😞 Service
+survey-reason-quality = 👎 Quality
+survey-reason-price = 💸 Price / a better offer elsewhere
+survey-reason-forgot = 🤷 Forgot about you
+survey-reason-moved = 🚚 Moved / no longer need
+survey-reason-other = ✍️ Other
+survey-ask-comment = Thank you! Would you like to add anything? Just write it in a message, or tap “No comment”.
+survey-ask-other = Thank you! Please tell us in a message what did not suit you.
+survey-skip-button = No comment
+survey-already = You have already answered this survey. Thank you!
+nps-thanks-promoter = Thank you! We are glad you like us. Invite a friend with your link: { $link }
+nps-thanks-passive = Thank you for your answer! We will keep working to earn a 10.
+nps-thanks-detractor = Thank you for being honest. We are sorry, and we will work on it.
+staff-alert-service = ⚠️ <b>Complaint about service</b> from <a href="{ $link }">{ $name }</a> ({ $username }, id { $user_id }, phone { $phone }, card { $card }, { $tier }).
+    Comment: { $comment }
+    Please get in touch with them.
+staff-alert-detractor = ⚠️ <b>NPS { $score }</b> from <a href="{ $link }">{ $name }</a> ({ $username }, id { $user_id }, phone { $phone }, card { $card }, { $tier }).
+staff-alert-detractor-comment = 💬 NPS { $score } from <a href="{ $link }">{ $name }</a> added: { $comment }
+survey-report-title = <b>Why customers left</b> (last 90 days)
+survey-report-reason = { $reason }: { $count } ({ $share }%)
+survey-report-no-reasons = No answers yet.
+survey-report-nps =
+    <b>NPS</b>: 30 days { $nps30 } ({ $answers30 } answers), 90 days { $nps90 } ({ $answers90 } answers)
+    Trend against the 30 days before: { $trend }
+survey-report-comments = <b>Latest comments</b>
+survey-chart-caption = Survey results
+survey-chart-reasons = Why customers left
+survey-chart-nps = NPS
+survey-chart-days = days ago
+export-usage = Usage: /export surveys
+export-caption = Survey answers (CSV)
+owners-only = Only the shop's owners can do this.
+cmd-survey = Staff: survey results and NPS
+cmd-export = Owners: export survey answers

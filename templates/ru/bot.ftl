@@ -111,6 +111,8 @@ staff-help =
     /purchase &lt;клиент&gt; &lt;сумма&gt; [заметка] — записать покупку
     /redeem &lt;клиент&gt; &lt;баллы&gt; — списать баллы
     /adjust &lt;клиент&gt; &lt;±баллы&gt; &lt;причина&gt; — скорректировать баллы
+    /survey — почему ушли клиенты, NPS
+    /export surveys — ответы на опросы в CSV (владельцы)
 stats =
     <b>Клиенты</b>: { $customers }
     Подписаны на предложения: { $opted_in }
@@ -229,3 +231,39 @@ fewer-stop-button = Больше не присылать
 fewer-weekly-done = Готово: не чаще одного сообщения в неделю.
 fewer-monthly-done = Готово: не чаще одного сообщения в месяц.
 fewer-pause-done = Готово: никаких предложений до { $date }.
+
+## Опросы
+survey-reason-service = 😞 Обслуживание
+survey-reason-quality = 👎 Качество
+survey-reason-price = 💸 Цена / лучшее предложение
+survey-reason-forgot = 🤷 Забыл(а) о вас
+survey-reason-moved = 🚚 Переехал(а) / больше не нужно
+survey-reason-other = ✍️ Другое
+survey-ask-comment = Спасибо! Хотите что-то добавить? Просто напишите сообщение или нажмите «Без комментария».
+survey-ask-other = Спасибо! Напишите, пожалуйста, что вам не подошло.
+survey-skip-button = Без комментария
+survey-already = Вы уже ответили на этот опрос. Спасибо!
+nps-thanks-promoter = Спасибо! Нам приятно, что вам у нас нравится. Пригласите друга по вашей ссылке: { $link }
+nps-thanks-passive = Спасибо за ответ! Будем стараться заслужить 10.
+nps-thanks-detractor = Спасибо за честность. Нам жаль, мы над этим поработаем.
+staff-alert-service = ⚠️ <b>Жалоба на обслуживание</b> от <a href="{ $link }">{ $name }</a> ({ $username }, id { $user_id }, телефон { $phone }, карта { $card }, { $tier }).
+    Комментарий: { $comment }
+    Пожалуйста, свяжитесь с клиентом.
+staff-alert-detractor = ⚠️ <b>NPS { $score }</b> от <a href="{ $link }">{ $name }</a> ({ $username }, id { $user_id }, телефон { $phone }, карта { $card }, { $tier }).
+staff-alert-detractor-comment = 💬 NPS { $score } от <a href="{ $link }">{ $name }</a>, комментарий: { $comment }
+survey-report-title = <b>Почему клиенты ушли</b> (последние 90 дней)
+survey-report-reason = { $reason }: { $count } ({ $share }%)
+survey-report-no-reasons = Ответов пока нет.
+survey-report-nps =
+    <b>NPS</b>: 30 дней { $nps30 } (ответов: { $answers30 }), 90 дней { $nps90 } (ответов: { $answers90 })
+    Динамика к предыдущим 30 дням: { $trend }
+survey-report-comments = <b>Последние комментарии</b>
+survey-chart-caption = Результаты опросов
+survey-chart-reasons = Почему клиенты ушли
+survey-chart-nps = NPS
+survey-chart-days = дней назад
+export-usage = Использование: /export surveys
+export-caption = Ответы на опросы (CSV)
+owners-only = Это могут только владельцы магазина.
+cmd-survey = Персонал: опросы и NPS
+cmd-export = Владельцы: выгрузка ответов

@@ -111,6 +111,8 @@ staff-help =
     /purchase &lt;клієнт&gt; &lt;сума&gt; [нотатка] — записати покупку
     /redeem &lt;клієнт&gt; &lt;бали&gt; — списати бали
     /adjust &lt;клієнт&gt; &lt;±бали&gt; &lt;причина&gt; — скоригувати бали
+    /survey — чому пішли клієнти, NPS
+    /export surveys — відповіді на опитування в CSV (власники)
 stats =
     <b>Клієнти</b>: { $customers }
     Підписані на пропозиції: { $opted_in }
@@ -229,3 +231,39 @@ fewer-stop-button = Більше не надсилати
 fewer-weekly-done = Готово: не частіше одного повідомлення на тиждень.
 fewer-monthly-done = Готово: не частіше одного повідомлення на місяць.
 fewer-pause-done = Готово: жодних пропозицій до { $date }.
+
+## Опитування
+survey-reason-service = 😞 Обслуговування
+survey-reason-quality = 👎 Якість
+survey-reason-price = 💸 Ціна / краща пропозиція
+survey-reason-forgot = 🤷 Забув(ла) про вас
+survey-reason-moved = 🚚 Переїхав(ла) / більше не потрібно
+survey-reason-other = ✍️ Інше
+survey-ask-comment = Дякуємо! Хочете щось додати? Просто напишіть повідомлення або натисніть «Без коментаря».
+survey-ask-other = Дякуємо! Напишіть, будь ласка, що вам не підійшло.
+survey-skip-button = Без коментаря
+survey-already = Ви вже відповіли на це опитування. Дякуємо!
+nps-thanks-promoter = Дякуємо! Нам приємно, що вам у нас подобається. Запросіть друга за вашим посиланням: { $link }
+nps-thanks-passive = Дякуємо за відповідь! Старатимемося заслужити 10.
+nps-thanks-detractor = Дякуємо за чесність. Нам шкода, ми над цим попрацюємо.
+staff-alert-service = ⚠️ <b>Скарга на обслуговування</b> від <a href="{ $link }">{ $name }</a> ({ $username }, id { $user_id }, телефон { $phone }, картка { $card }, { $tier }).
+    Коментар: { $comment }
+    Будь ласка, зв'яжіться з клієнтом.
+staff-alert-detractor = ⚠️ <b>NPS { $score }</b> від <a href="{ $link }">{ $name }</a> ({ $username }, id { $user_id }, телефон { $phone }, картка { $card }, { $tier }).
+staff-alert-detractor-comment = 💬 NPS { $score } від <a href="{ $link }">{ $name }</a>, коментар: { $comment }
+survey-report-title = <b>Чому клієнти пішли</b> (останні 90 днів)
+survey-report-reason = { $reason }: { $count } ({ $share }%)
+survey-report-no-reasons = Відповідей поки немає.
+survey-report-nps =
+    <b>NPS</b>: 30 днів { $nps30 } (відповідей: { $answers30 }), 90 днів { $nps90 } (відповідей: { $answers90 })
+    Динаміка до попередніх 30 днів: { $trend }
+survey-report-comments = <b>Останні коментарі</b>
+survey-chart-caption = Результати опитувань
+survey-chart-reasons = Чому клієнти пішли
+survey-chart-nps = NPS
+survey-chart-days = днів тому
+export-usage = Використання: /export surveys
+export-caption = Відповіді на опитування (CSV)
+owners-only = Це можуть лише власники магазину.
+cmd-survey = Персонал: опитування та NPS
+cmd-export = Власники: вивантаження відповідей
