@@ -136,7 +136,9 @@ async def run_bot(config: Config, clock: Clock | None = None) -> None:
         if delivery.delivery is not None:
             await delivery.delivery.recover()
             scheduler.add_job(
-                delivery,
+                # The bound method, not the instance: APScheduler awaits only what iscoroutinefunction()
+                # recognises, and runs anything else in a thread, where the coroutine is never awaited.
+                delivery.__call__,
                 "interval",
                 seconds=DeliveryJob.EVERY_S,
                 id="deliver-nudges",

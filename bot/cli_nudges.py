@@ -59,7 +59,9 @@ def _moment(text: str) -> datetime:
     return moment
 
 
-async def run(args: argparse.Namespace, config: Config, out: TextIO = sys.stdout) -> int:
+async def run(args: argparse.Namespace, config: Config, out: TextIO | None = None) -> int:
+    # Looked up when called, not bound at import: output follows a redirected sys.stdout.
+    out = out or sys.stdout
     if args.command == "templates":
         return check_templates(config, out)
     if args.command == "export":

@@ -51,6 +51,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 from zoneinfo import ZoneInfo
@@ -81,6 +82,7 @@ MAX_SKU, MAX_NAME = 100, 200  # as the till's API accepts
 MAX_AMOUNT_MINOR = 10**15  # a line and a purchase; keeps sums far inside SQLite's 64-bit integers
 FUTURE_SLACK = timedelta(days=1)  # as LoyaltyService accepts: a till's clock may run a little ahead
 NOON = time(12, 0)
+_ONE = Decimal(1)
 
 _CHUNK = 500  # bound parameters per IN (...) query: well under SQLite's limit
 _WRITE_CHUNK = 5000  # purchases written per round of executemany (and per step of the progress bar)
@@ -160,9 +162,9 @@ def _read_header(names: list[str]) -> tuple[dict[str, int], list[CsvError]]:
     return index, errors
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Line:
-    """One good row."""
+    """One good row, with its customer and time as written (for messages about disagreeing lines)."""
 
     purchase_id: str
     phone: str | None
@@ -170,21 +172,27 @@ class _Line:
     at: datetime
     amount_minor: int
     item: PurchaseItem | None
-    raw: dict[str, str]  # phone, card and at as written, for messages
+    raw_phone: str
+    raw_card: str
+    raw_at: str
 
 
 class _RowReader:
-    """Checks rows one by one, with caches: a file repeats its customers, times and products."""
+    """Checks rows one by one, with caches: a file repeats its customers, times, amounts and products."""
 
     def __init__(self, header: list[str], index: dict[str, int], config: Config, now: datetime) -> None:
         self.width = len(header)
-        self.index = index
+        # Every column, in COLUMNS order; one left out of the file reads the empty field added past the end.
+        self._pick = itemgetter(*(index.get(name, self.width) for name in COLUMNS))
         self.digits = int(get_currency_precision(config.shop.currency))
         self.region = config.shop.phone_region
         self.zone: ZoneInfo = config.shop.zone
         self.latest = now + FUTURE_SLACK
         self._phones: dict[str, str | None] = {}
+        self._cards: dict[str, str | None] = {}
         self._times: dict[str, datetime | str] = {}
+        self._amounts: dict[str, int | str] = {}
+        self._quantities: dict[str, Decimal | None] = {}
         self._texts: dict[str, str] = {}
 
     def read(self, row: list[str], line: int, errors: list[CsvError]) -> _Line | None:
@@ -192,55 +200,47 @@ class _RowReader:
         if len(row) != self.width:
             errors.append(CsvError(line, f"expected {self.width} fields as in the header, found {len(row)}"))
             return None
-        found = len(errors)
-
-        def bad(message: str) -> None:
-            errors.append(CsvError(line, message))
-
-        value = {name: row[i].strip() for name, i in self.index.items()}
-        purchase_id = value["purchase_id"]
+        row.append("")
+        purchase_id, raw_phone, raw_card, raw_amount, raw_at, sku, name, raw_qty = (
+            value.strip() for value in self._pick(row)
+        )
+        problems: list[str] = []
         if not purchase_id:
-            bad("purchase_id: missing")
+            problems.append("purchase_id: missing")
         elif len(purchase_id) > MAX_PURCHASE_ID:
-            bad(f"purchase_id: longer than {MAX_PURCHASE_ID} characters")
+            problems.append(f"purchase_id: longer than {MAX_PURCHASE_ID} characters")
 
-        raw_phone, raw_card = value.get("phone", ""), value.get("card", "")
         phone = card = None
         if not raw_phone and not raw_card:
-            bad("phone, card: missing (give at least one of them)")
+            problems.append("phone, card: missing (give at least one of them)")
         if raw_phone and (phone := self._phone(raw_phone)) is None:
-            bad(f"phone: {_shown(raw_phone)} is not a phone number")
-        if raw_card and (card := normalize_card_code(raw_card)) is None:
-            bad(f"card: {_shown(raw_card)} is not a card code (3–40 letters, digits or '-')")
+            problems.append(f"phone: {_shown(raw_phone)} is not a phone number")
+        if raw_card and (card := self._card(raw_card)) is None:
+            problems.append(f"card: {_shown(raw_card)} is not a card code (3–40 letters, digits or '-')")
 
-        raw_amount = value["amount"]
         amount = self._amount(raw_amount) if raw_amount else "missing"
         if isinstance(amount, str):
-            bad(f"amount: {_shown(raw_amount) + ' ' if raw_amount else ''}{amount}")
+            problems.append(f"amount: {_shown(raw_amount) + ' ' if raw_amount else ''}{amount}")
 
-        raw_at = value["at"]
         at = self._at(raw_at) if raw_at else "missing"
         if isinstance(at, str):
-            bad(f"at: {_shown(raw_at) + ' ' if raw_at else ''}{at}")
+            problems.append(f"at: {_shown(raw_at) + ' ' if raw_at else ''}{at}")
 
-        qty = Decimal(1)
-        if raw_qty := value.get("qty", ""):
-            read = _decimal(raw_qty)
-            if read is None or read <= 0:
-                bad(f"qty: {_shown(raw_qty)} is not a positive quantity")
-            else:
-                qty = read
-        sku, name = self._text(value.get("sku", "")), self._text(value.get("name", ""))
+        qty = self._quantity(raw_qty) if raw_qty else _ONE
+        if qty is None:
+            problems.append(f"qty: {_shown(raw_qty)} is not a positive quantity")
         if len(sku) > MAX_SKU:
-            bad(f"sku: longer than {MAX_SKU} characters")
+            problems.append(f"sku: longer than {MAX_SKU} characters")
         if len(name) > MAX_NAME:
-            bad(f"name: longer than {MAX_NAME} characters")
+            problems.append(f"name: longer than {MAX_NAME} characters")
 
-        if len(errors) > found or isinstance(amount, str) or isinstance(at, str):
+        if problems or isinstance(amount, str) or isinstance(at, str) or qty is None:
+            errors.extend(CsvError(line, problem) for problem in problems)
             return None
-        item = PurchaseItem(sku=sku, name=name, qty=qty, price_minor=amount) if sku or name else None
-        raw = {"phone": raw_phone, "card": raw_card, "at": raw_at}
-        return _Line(purchase_id, phone, card, at, amount, item, raw)
+        item = None
+        if sku or name:
+            item = PurchaseItem(sku=self._text(sku), name=self._text(name), qty=qty, price_minor=amount)
+        return _Line(purchase_id, phone, card, at, amount, item, raw_phone, raw_card, raw_at)
 
     def _text(self, value: str) -> str:
         """One copy of each product code and name, however many lines repeat it."""
@@ -250,6 +250,18 @@ class _RowReader:
         if text not in self._phones:
             self._phones[text] = normalize_phone(text, self.region)
         return self._phones[text]
+
+    def _card(self, text: str) -> str | None:
+        if text not in self._cards:
+            self._cards[text] = normalize_card_code(text)
+        return self._cards[text]
+
+    def _quantity(self, text: str) -> Decimal | None:
+        """A positive quantity; None when it is not one."""
+        if text not in self._quantities:
+            value = _decimal(text)
+            self._quantities[text] = value if value is not None and value > 0 else None
+        return self._quantities[text]
 
     def _at(self, text: str) -> datetime | str:
         """The moment, or what is wrong with the text."""
@@ -283,6 +295,13 @@ class _RowReader:
             return "is out of range"
 
     def _amount(self, text: str) -> int | str:
+        """Minor units, or what is wrong with the text."""
+        found = self._amounts.get(text)
+        if found is None:
+            found = self._amounts[text] = self._read_amount(text)
+        return found
+
+    def _read_amount(self, text: str) -> int | str:
         minor = parse_amount(text, self.digits)
         if minor is not None:
             return minor if minor <= MAX_AMOUNT_MINOR else "is too large"
@@ -314,17 +333,17 @@ class _Group:
 
     def add(self, checked: _Line, line: int, errors: list[CsvError]) -> None:
         first, found = self.first, len(errors)
-        for column, mine, theirs in (
-            ("phone", checked.phone, first.phone),
-            ("card", checked.card, first.card),
-            ("at", checked.at, first.at),
+        for column, mine, theirs, mine_raw, theirs_raw in (
+            ("phone", checked.phone, first.phone, checked.raw_phone, first.raw_phone),
+            ("card", checked.card, first.card, checked.raw_card, first.raw_card),
+            ("at", checked.at, first.at, checked.raw_at, first.raw_at),
         ):
             if mine != theirs:
                 errors.append(
                     CsvError(
                         line,
-                        f"{column}: {_shown(checked.raw[column])} differs from line {self.first_line} "
-                        f"({_shown(first.raw[column])}) of the same purchase {_shown(checked.purchase_id)}",
+                        f"{column}: {_shown(mine_raw)} differs from line {self.first_line} "
+                        f"({_shown(theirs_raw)}) of the same purchase {_shown(checked.purchase_id)}",
                     )
                 )
         if self.amount_minor + checked.amount_minor > MAX_AMOUNT_MINOR:

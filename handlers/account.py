@@ -57,7 +57,9 @@ async def link(message: Message, tr: Translator) -> None:
     await message.answer(tr("link-how"), reply_markup=keyboards.share_phone(tr))
 
 
-async def contact(message: Message, customers: CustomerService, config: Config, tr: Translator) -> None:
+async def contact(
+    message: Message, customers: CustomerService, loyalty: LoyaltyService, config: Config, tr: Translator
+) -> None:
     assert message.from_user is not None and message.contact is not None
     if await customers.get(message.from_user.id) is None:
         await message.answer(tr("consent-start-again"), reply_markup=ReplyKeyboardRemove())
@@ -73,6 +75,8 @@ async def contact(message: Message, customers: CustomerService, config: Config, 
     )
     if result in (LinkResult.LINKED, LinkResult.ALREADY_YOURS):
         await message.answer(tr("link-see-balance"))
+    if result is LinkResult.LINKED:
+        await loyalty.settle_referral_after_link(message.from_user.id)
 
 
 async def my_data(message: Message, customers: CustomerService, tr: Translator) -> None:

@@ -8,7 +8,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.config import Config
 from bot.models import ConsentState, TelegramProfile
-from bot.services.customers import CustomerService, consent_source
+from bot.services.customers import CustomerService, LinkResult, consent_source
 from bot.services.loyalty import LoyaltyService
 from bot.telegram import keyboards
 from bot.telegram.callbacks import ConsentAnswer
@@ -42,6 +42,8 @@ async def start(
     if outcome.referral_code is not None:
         referral = await loyalty.accept_referral(user.id, outcome.referral_code)
         await message.answer(tr(f"referral-{referral.value}", points=config.loyalty.referral_bonus))
+    if outcome.link is LinkResult.LINKED:
+        await loyalty.settle_referral_after_link(user.id)
     if outcome.customer.consent is ConsentState.GRANTED:
         await message.answer(tr("welcome-back-subscribed", name=user.first_name, shop=config.shop.name))
         return

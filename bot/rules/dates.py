@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date
 
-_DAY_MONTH = re.compile(r"^\s*(\d{1,2})\s*[./\-\s]\s*(\d{1,2})\s*$")
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})\s*[.,/\-\s]\s*(\d{1,2})\s*$")
 
 
 def parse_day_month(text: str) -> str | None:
-    """'14.03', '14/3', '14-03' → '03-14' (MM-DD); None for anything that is not a real day of the year.
+    """'14.03', '14,03', '14/3', '14-03' → '03-14' (MM-DD); None unless it is a real day of the year.
 
     29 February is a real birthday: it is checked against a leap year.
     """

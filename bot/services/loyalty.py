@@ -123,7 +123,8 @@ class LoyaltyService:
         count, spend = await ledger.activity_since(self._db, account.id, now - TIER_WINDOW)
         return BalanceView(
             account=account,
-            points=balance(entries),
+            # Lots past their expiry count as gone already, before the nightly job writes it down.
+            points=balance(entries) - sum(lot.points for lot in expired_lots(entries, now)),
             tier=self._tier(count, spend),
             next_expiry=next_expiry(entries, now),
             purchases_12m=count,
@@ -361,6 +362,8 @@ class LoyaltyService:
         if points <= 0:
             raise LoyaltyError("points", "error-points-positive")
         async with self._db.transaction() as tx:
+            # Points whose time has come are gone even if the nightly job has not written it yet.
+            await _expire_lots(tx, account_id, self._clock.now())
             current = await ledger.balance(tx, account_id)
             if await ledger.entry_exists(tx, operation_id):
                 return current
@@ -391,6 +394,7 @@ class LoyaltyService:
         if points == 0:
             raise LoyaltyError("points", "error-points-nonzero")
         async with self._db.transaction() as tx:
+            await _expire_lots(tx, account_id, self._clock.now())
             current = await ledger.balance(tx, account_id)
             if await ledger.entry_exists(tx, operation_id):
                 return current
@@ -418,19 +422,7 @@ class LoyaltyService:
         total = 0
         for account_id in await ledger.accounts_with_expiry_due(self._db, now):
             async with self._db.transaction() as tx:
-                for lot in expired_lots(await ledger.entries(tx, account_id), now):
-                    assert lot.expires_at is not None
-                    written = await ledger.insert_entry(
-                        tx,
-                        account_id,
-                        LedgerKind.EXPIRE,
-                        -lot.points,
-                        reason="expired",
-                        actor="system",
-                        at=lot.expires_at,
-                        external_id=f"expire:{lot.entry_id}",
-                    )
-                    total += lot.points if written else 0
+                total += await _expire_lots(tx, account_id, now)
         if total:
             log.info("expired %d points", total)
         return total
@@ -481,6 +473,21 @@ class LoyaltyService:
                 code = await customers.referral_code(self._db, user_id)
         return code
 
+    async def settle_referral_after_link(self, user_id: int) -> None:
+        """A friend whose first purchase reached us before they linked their account (the till knew only
+        their phone) is paid the referral now — if that purchase came after the invitation."""
+        now = self._clock.now()
+        notices: list[tuple[int, str, dict[str, str | int]]] = []
+        async with self._db.transaction() as tx:
+            account = await accounts.by_user(tx, user_id)
+            invited = await referrals.invited_at(tx, user_id)
+            first = await ledger.first_purchase_at(tx, account.id) if account else None
+            if account is None or invited is None or first is None or first < invited:
+                return
+            await self._pay_referral(tx, user_id, now, notices)
+        for target, key, args in notices:
+            await self._notifier.notify(target, key, **args)
+
     async def accept_referral(self, invited_user_id: int, code: str) -> ReferralResult:
         referrer = await customers.by_referral_code(self._db, code)
         if referrer is None:
@@ -506,6 +513,25 @@ class LoyaltyService:
 
     async def birthday(self, user_id: int) -> str | None:
         return await customers.get_birthday(self._db, user_id)
+
+
+async def _expire_lots(tx: Tx, account_id: int, now: datetime) -> int:
+    """Write the `expire` entries an account is due (keyed by the lot, so never twice); points expired."""
+    total = 0
+    for lot in expired_lots(await ledger.entries(tx, account_id), now):
+        assert lot.expires_at is not None
+        written = await ledger.insert_entry(
+            tx,
+            account_id,
+            LedgerKind.EXPIRE,
+            -lot.points,
+            reason="expired",
+            actor="system",
+            at=lot.expires_at,
+            external_id=f"expire:{lot.entry_id}",
+        )
+        total += lot.points if written else 0
+    return total
 
 
 async def _is_upstream(q: Reader, candidate: int, start: int) -> bool:

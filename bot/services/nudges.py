@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,7 +26,7 @@ from bot.rules.nudges import CustomerFacts, Decision, Outcome, PastMessage, plan
 from bot.rules.pacing import Caps, QuietHours, customer_caps
 from bot.rules.segments import days_between, late_since, restock_due
 from bot.services.loyalty import LoyaltyService
-from bot.storage import coupons, customers, planning, surveys
+from bot.storage import coupons, customers, planning, settings, surveys
 from bot.storage import outbox as outbox_store
 from bot.storage.db import Database, Tx
 from bot.storage.outbox import NewOutboxRow, OutboxRow, OutboxState
@@ -269,8 +269,6 @@ class NudgeDelivery:
         templates: NudgeTemplates,
         loyalty: LoyaltyService,
         sender: MessageSender,
-        *,
-        paused: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -286,8 +284,6 @@ class NudgeDelivery:
         self._per_chat = PerChatSpacing(delivery.per_chat_interval_seconds + self.WINDOW_MARGIN)
         self._flood_until = 0.0
         self._rules = {r.name: r for r in config.nudges.rules}
-        # The shop's kill switch for all marketing, read before every send.
-        self._paused_check = paused
 
     async def recover(self) -> int:
         """At start: rows left in 'sending' by a crash become 'unknown' and are never sent again."""
@@ -307,6 +303,8 @@ class NudgeDelivery:
         report = DeliveryReport()
         tries: Counter[int] = Counter()
         while stop is None or not stop.is_set():
+            if await self.paused():
+                break
             now = self._clock.now()
             rows = [
                 r for r in await outbox_store.due(self._db, now, batch) if tries[r.id] < MAX_TRIES_PER_CALL
@@ -336,6 +334,8 @@ class NudgeDelivery:
         """One row: wait for its turn, check again, render, mark sending, send, settle."""
         # The turn comes first, so that consent, pause and caps are read right before the send.
         await self._pace(row.user_id)
+        if await self.paused():
+            return "paused"  # the row stays planned and goes when the shop resumes
         now = self._clock.now()
         try:
             async with self._db.transaction() as tx:
@@ -386,8 +386,6 @@ class NudgeDelivery:
             return ("no consent", None)
         if not customer.reachable:
             return ("unreachable", None)
-        if await self._paused():
-            return ("marketing paused by the shop", now + timedelta(minutes=5))
         if customer.paused_until is not None and customer.paused_until > now:
             return ("paused by customer", customer.paused_until)
         if row.campaign_id is None:
@@ -400,10 +398,9 @@ class NudgeDelivery:
             return ("quiet hours", allowed)
         return None
 
-    async def _paused(self) -> bool:
-        if self._paused_check is None:
-            return False
-        return bool(await self._paused_check())
+    async def paused(self) -> bool:
+        """The shop's kill switch (/pause): nothing is sent while it is on; rows simply wait."""
+        return await settings.get(self._db, settings.MARKETING_PAUSED) == "1"
 
     async def _skip_or_wait(
         self, tx: Tx, row: OutboxRow, verdict: tuple[str, datetime | None], now: datetime

@@ -230,3 +230,8 @@ async def purchases_since(q: Reader, account_id: int, since: datetime) -> list[P
 async def purchases(q: Reader, account_id: int) -> list[Purchase]:
     rows = await q.fetch_all("SELECT * FROM purchases WHERE account_id = ? ORDER BY at, id", (account_id,))
     return [_purchase(r) for r in rows]
+
+
+async def first_purchase_at(q: Reader, account_id: int) -> datetime | None:
+    value = await q.fetch_value("SELECT MIN(at) FROM purchases WHERE account_id = ?", (account_id,))
+    return from_db(value) if value else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.clock import to_db
+from bot.clock import from_db, to_db
 from bot.storage.db import Database, Reader, Tx
 
 
@@ -48,3 +48,8 @@ async def invited_count(q: Reader, referrer_user_id: int) -> tuple[int, int]:
     )
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+async def invited_at(q: Reader, invited_user_id: int) -> datetime | None:
+    value = await q.fetch_value("SELECT at FROM referrals WHERE invited_user_id = ?", (invited_user_id,))
+    return from_db(value) if value else None

@@ -1,0 +1,32 @@
+"""SQL for `audit_log`: every staff action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.clock import from_db, to_db
+from bot.storage.db import Database, Reader
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    staff_id: int
+    action: str
+    detail: str
+
+
+async def record(db: Database, staff_id: int, action: str, detail: str, now: datetime) -> None:
+    async with db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO audit_log (at, staff_id, action, detail) VALUES (?, ?, ?, ?)",
+            (to_db(now), staff_id, action, detail[:500]),
+        )
+
+
+async def latest(q: Reader, limit: int) -> list[AuditEntry]:
+    rows = await q.fetch_all(
+        "SELECT at, staff_id, action, detail FROM audit_log ORDER BY at DESC, id DESC LIMIT ?", (limit,)
+    )
+    return [AuditEntry(from_db(r[0]), int(r[1]), r[2], r[3]) for r in rows]
