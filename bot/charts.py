@@ -48,3 +48,49 @@ def survey_chart(
     out = io.BytesIO()
     figure.savefig(out, format="png")
     return out.getvalue()
+
+
+def _png(figure: Figure) -> bytes:
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
+def stats_chart(
+    segments: dict[str, int], sent_30: dict[str, int], segments_title: str, messages_title: str
+) -> bytes:
+    """Left: customers per segment. Right: messages sent in 30 days, per rule or campaign."""
+    figure = Figure(figsize=(9, 4), dpi=100)
+    left, right = figure.subplots(1, 2)
+    names = list(segments)
+    left.bar(names, [segments[n] for n in names], color="#4C78A8")
+    for x, name in enumerate(names):
+        left.text(x, segments[name], str(segments[name]), ha="center", va="bottom")
+    left.set_title(segments_title)
+    left.tick_params(axis="x", labelrotation=30)
+    rules = sorted(sent_30, key=lambda r: sent_30[r])
+    right.barh(rules or ["—"], [sent_30[r] for r in rules] or [0], color="#F58518")
+    right.set_title(messages_title)
+    return _png(figure)
+
+
+def uplift_chart(
+    rates: dict[str, tuple[float | None, float | None]], nudged: str, held_out: str, title: str
+) -> bytes:
+    """Per rule: the share who bought after a nudge vs after being held out, in percent."""
+    figure = Figure(figsize=(9, 4), dpi=100)
+    axes = figure.subplots(1, 1)
+    rules = list(rates)
+    width = 0.38
+    for offset, index, label, color in (
+        (-width / 2, 0, nudged, "#4C78A8"),
+        (width / 2, 1, held_out, "#BAB0AC"),
+    ):
+        values = [100 * (rates[r][index] or 0.0) for r in rules]
+        axes.bar([x + offset for x in range(len(rules))], values, width, label=label, color=color)
+    axes.set_xticks(range(len(rules)), rules or ["—"], rotation=20)
+    axes.set_ylabel("%")
+    axes.set_title(title)
+    axes.legend()
+    return _png(figure)

@@ -3,8 +3,9 @@
 The file
 --------
 UTF-8 text, with or without a byte-order mark. The first row is a header naming the columns, in any
-order; fields are separated by commas or by semicolons (whichever the header uses), and a field holding
-the separator or a quote is quoted the usual CSV way (`"Pepper, black"`).
+order and any case; fields are separated by commas or by semicolons (whichever the header uses), and a
+field holding the separator or a quote is quoted the usual CSV way (`"Pepper, black"`). Blank lines are
+skipped.
 
 ============  ========  ======================================================================================
 column        needed    what it holds
@@ -23,8 +24,8 @@ qty           no        how many (a positive decimal, ``1.5`` or ``1,5`` for goo
 ============  ========  ======================================================================================
 
 Several rows with the same purchase_id are the lines of one purchase: its amount is the sum of their
-amounts, and their phone, card and at must agree. A row with a sku or a name is also kept as a
-purchase line (the row's amount as its price). Any other column is an error.
+amounts, and their phone, card and at must agree. A row with a sku or a name is also kept as a line
+of the purchase's receipt (its amount as the line's price). A column not named here is an error.
 
 What happens
 ------------
@@ -75,7 +76,6 @@ SOURCE = "import"
 ACTOR = "import"
 REQUIRED_COLUMNS = ("purchase_id", "amount", "at")
 CUSTOMER_COLUMNS = ("phone", "card")
-OPTIONAL_COLUMNS = ("sku", "name", "qty")
 COLUMNS = ("purchase_id", "phone", "card", "amount", "at", "sku", "name", "qty")
 MAX_PURCHASE_ID = 100  # as LoyaltyService accepts
 MAX_SKU, MAX_NAME = 100, 200  # as the till's API accepts
@@ -94,7 +94,7 @@ T = TypeVar("T")
 # -- parsing and validating ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class CsvError:
     """One problem: `line` is the file's line number (the header is line 1; 0: not about one line)."""
 
@@ -201,9 +201,9 @@ class _RowReader:
             errors.append(CsvError(line, f"expected {self.width} fields as in the header, found {len(row)}"))
             return None
         row.append("")
-        purchase_id, raw_phone, raw_card, raw_amount, raw_at, sku, name, raw_qty = (
+        purchase_id, raw_phone, raw_card, raw_amount, raw_at, sku, name, raw_qty = [
             value.strip() for value in self._pick(row)
-        )
+        ]
         problems: list[str] = []
         if not purchase_id:
             problems.append("purchase_id: missing")
@@ -333,19 +333,20 @@ class _Group:
 
     def add(self, checked: _Line, line: int, errors: list[CsvError]) -> None:
         first, found = self.first, len(errors)
-        for column, mine, theirs, mine_raw, theirs_raw in (
-            ("phone", checked.phone, first.phone, checked.raw_phone, first.raw_phone),
-            ("card", checked.card, first.card, checked.raw_card, first.raw_card),
-            ("at", checked.at, first.at, checked.raw_at, first.raw_at),
-        ):
-            if mine != theirs:
-                errors.append(
-                    CsvError(
-                        line,
-                        f"{column}: {_shown(mine_raw)} differs from line {self.first_line} "
-                        f"({_shown(theirs_raw)}) of the same purchase {_shown(checked.purchase_id)}",
+        if not (checked.phone == first.phone and checked.card == first.card and checked.at == first.at):
+            for column, mine, theirs, mine_raw, theirs_raw in (
+                ("phone", checked.phone, first.phone, checked.raw_phone, first.raw_phone),
+                ("card", checked.card, first.card, checked.raw_card, first.raw_card),
+                ("at", checked.at, first.at, checked.raw_at, first.raw_at),
+            ):
+                if mine != theirs:
+                    errors.append(
+                        CsvError(
+                            line,
+                            f"{column}: {_shown(mine_raw)} differs from line {self.first_line} "
+                            f"({_shown(theirs_raw)}) of the same purchase {_shown(checked.purchase_id)}",
+                        )
                     )
-                )
         if self.amount_minor + checked.amount_minor > MAX_AMOUNT_MINOR:
             errors.append(
                 CsvError(line, f"amount: the total of purchase {_shown(checked.purchase_id)} is too large")
@@ -422,7 +423,7 @@ def parse_purchases_csv(
         if progress is not None and unreported >= _PROGRESS_EVERY:
             progress(unreported)
             unreported = 0
-        if not any(value.strip() for value in row):
+        if not "".join(row).strip():
             continue  # blank lines are allowed anywhere
         checked = rows.read(row, line, errors)
         if checked is None:
@@ -470,7 +471,7 @@ class _Account:
 class _Plan:
     """The new purchases with their accounts, as LoyaltyService would resolve them, in file order."""
 
-    new: list[tuple[CsvPurchase, _Account]] = field(default_factory=list)
+    new: list[tuple[CsvPurchase, _Account, int]] = field(default_factory=list)  # and points earned
     created: list[_Account] = field(default_factory=list)
     first_purchase: set[str] = field(default_factory=set)  # purchase ids that are an account's first
     referrals_due: int = 0  # first purchases that would pay a referral: LoyaltyService records those
@@ -577,11 +578,11 @@ async def _plan(tx: Tx, loyalty: LoyaltyService, config: Config, purchases: list
             if account.user_id is not None and await referrals.unrewarded_referrer(tx, account.user_id):
                 plan.referrals_due += 1
         account.purchases_before += 1
-        plan.new.append((item, account))
+        plan.new.append((item, account, loyalty.points_for(item.purchase.amount_minor)))
     report.new = len(plan.new)
     report.new_customers = len(plan.created)
-    report.new_amount_minor = sum(p.purchase.amount_minor for p, _ in plan.new)
-    report.points = sum(loyalty.points_for(p.purchase.amount_minor) for p, _ in plan.new)
+    report.new_amount_minor = sum(p.purchase.amount_minor for p, _, _ in plan.new)
+    report.points = sum(earned for _, _, earned in plan.new)
     # As LoyaltyService counts a purchase's bonus: first-purchase, and the invited side's referral bonus.
     report.bonus_points = (
         len(plan.first_purchase) * config.loyalty.first_purchase_bonus
@@ -593,7 +594,6 @@ async def _plan(tx: Tx, loyalty: LoyaltyService, config: Config, purchases: list
 async def _write(
     tx: Tx,
     plan: _Plan,
-    loyalty: LoyaltyService,
     config: Config,
     now: datetime,
     advance: Callable[[int], object],
@@ -632,7 +632,7 @@ async def _write(
                     SOURCE,
                     p.purchase.note,
                 )
-                for p, account in chunk
+                for p, account, _ in chunk
             ],
         )
         row_ids = {
@@ -644,14 +644,13 @@ async def _write(
             "VALUES (?, ?, ?, ?, ?, ?)",
             [
                 (row_ids[p.purchase.purchase_id], line, i.sku, i.name, str(i.qty), i.price_minor)
-                for p, _ in chunk
+                for p, _, _ in chunk
                 for line, i in enumerate(p.purchase.items, start=1)
             ],
         )
         entries: list[tuple[object, ...]] = []
-        for p, account in chunk:
+        for p, account, earned in chunk:
             purchase = p.purchase
-            earned = loyalty.points_for(purchase.amount_minor)
             if earned > 0:
                 expires = add_months(purchase.at, rules.points_expire_months)
                 entries.append(
@@ -711,7 +710,7 @@ async def import_purchases(
             if not dry_run:
                 if plan.referrals_due:
                     raise _UseService()  # nothing written yet: the transaction is rolled back
-                await _write(tx, plan, loyalty, config, now, advance)
+                await _write(tx, plan, config, now, advance)
     except _Rejected as rejected:
         return ImportReport(dry_run=dry_run), sorted(rejected.errors, key=lambda e: e.line)
     except _UseService:

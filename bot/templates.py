@@ -79,6 +79,16 @@ class NudgeTemplates:
             problem = Problem(str(path), _line_of(exc, path), str(exc))
             raise TemplateProblem(str(problem), problem) from exc
 
+    def render_string(self, source: str, language: str, context: dict[str, Any]) -> str:
+        """An owner's own campaign text: the same sandbox, escaping and filters as the files."""
+        env = self._envs.get(language, self._envs[self.default_language])
+        try:
+            return env.from_string(source).render(**context).strip()
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(f"line {exc.lineno}: {exc.message or 'syntax error'}") from exc
+        except TemplateError as exc:
+            raise TemplateProblem(str(exc)) from exc
+
     def check(self, names: list[str], sample: dict[str, Any]) -> list[Problem]:
         """Render every named template in every language with sample data; every problem found."""
         problems: list[Problem] = []

@@ -6,6 +6,7 @@ from aiogram import Router
 
 from handlers import (
     account,
+    campaign,
     consent,
     errors,
     fallback,
@@ -13,6 +14,7 @@ from handlers import (
     language,
     loyalty,
     nudges,
+    owner,
     staff,
     staff_loyalty,
     surveys,
@@ -24,6 +26,8 @@ def all_routers() -> list[Router]:
     return [
         errors.get_router(),  # error handlers only; sees exceptions from every router below
         staff.get_router(),  # before the customer routers: staff commands are filtered by numeric id
+        campaign.get_router(),  # before owner: its catch-all tells non-owner staff "owners only"
+        owner.get_router(),
         staff_loyalty.get_router(),
         surveys.get_staff_router(),
         consent.get_router(),

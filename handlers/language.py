@@ -31,6 +31,7 @@ async def choose_language(
     customers: CustomerService,
     texts: Texts,
     is_staff: bool,
+    is_owner: bool,
     bot: Bot,
 ) -> None:
     if await customers.get(query.from_user.id) is None:
@@ -45,4 +46,4 @@ async def choose_language(
     else:
         await bot.send_message(query.from_user.id, text)
     # The command menu follows the chosen language in this chat.
-    await set_user_commands(bot, query.from_user.id, tr, is_staff=is_staff)
+    await set_user_commands(bot, query.from_user.id, tr, is_staff=is_staff, is_owner=is_owner)

@@ -16,6 +16,7 @@ from bot.rules.identity import normalize_card_code, normalize_phone
 from bot.services.loyalty import LoyaltyError, LoyaltyService, PurchaseInput, PurchaseStatus
 from bot.telegram.callbacks import PurchaseConfirm
 from bot.telegram.filters import is_staff_event
+from bot.telegram.middlewares import AuditMiddleware
 from bot.texts import Translator
 
 
@@ -23,6 +24,8 @@ def get_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private", is_staff_event)
     router.callback_query.filter(is_staff_event)
+    router.message.middleware(AuditMiddleware())
+    router.callback_query.middleware(AuditMiddleware())
     router.message.register(purchase, Command("purchase"))
     router.callback_query.register(purchase_answer, PurchaseConfirm.filter())
     router.message.register(redeem_points, Command("redeem"), F.text.regexp(r"^/redeem(@\w+)?\s+\S+\s+\S+"))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -18,7 +16,6 @@ from aiogram.types import (
 )
 
 from bot.charts import survey_chart
-from bot.config import Config
 from bot.services.loyalty import LoyaltyService
 from bot.services.surveys import Answer, SurveyService, nps_group
 from bot.storage.surveys import Survey
@@ -42,7 +39,6 @@ def get_staff_router() -> Router:
     router = Router(name=f"{__name__}.staff")
     router.message.filter(F.chat.type == "private", is_staff_event)
     router.message.register(survey_report, Command("survey"))
-    router.message.register(export, Command("export"))
     return router
 
 
@@ -183,21 +179,3 @@ def _without_emoji(label: str) -> str:
 
 def _signed(value: int | None) -> str:
     return "—" if value is None else f"{value:+d}"
-
-
-async def export(
-    message: Message, command: CommandObject, surveys: SurveyService, tr: Translator, config: Config
-) -> None:
-    if (command.args or "").strip() != "surveys":
-        await message.answer(tr("export-usage"))
-        return
-    assert message.from_user is not None
-    if not config.staff.is_owner(message.from_user.id):
-        await message.answer(tr("owners-only"))
-        return
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(await surveys.export_rows())
-    await message.answer_document(
-        BufferedInputFile(buffer.getvalue().encode("utf-8-sig"), filename="surveys.csv"),
-        caption=tr("export-caption"),
-    )

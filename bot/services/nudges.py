@@ -26,7 +26,7 @@ from bot.rules.nudges import CustomerFacts, Decision, Outcome, PastMessage, plan
 from bot.rules.pacing import Caps, QuietHours, customer_caps
 from bot.rules.segments import days_between, late_since, restock_due
 from bot.services.loyalty import LoyaltyService
-from bot.storage import coupons, customers, planning, settings, surveys
+from bot.storage import campaigns, coupons, customers, planning, settings, surveys
 from bot.storage import outbox as outbox_store
 from bot.storage.db import Database, Tx
 from bot.storage.outbox import NewOutboxRow, OutboxRow, OutboxState
@@ -347,11 +347,16 @@ class NudgeDelivery:
                 language = self._texts.resolve_language(customer.language, customer.telegram_language)
                 rule = self._rules.get(row.rule)
                 step = rule.steps[row.step] if rule is not None and row.step < len(rule.steps) else None
-                code = None
+                coupon = None
                 if rule is not None and rule.coupon is not None and step is not None and step.coupon:
-                    code = await self._issue_coupon(tx, row, rule, now)
-                context = await self._context(row, customer, language, code)
-                html, used = self._templates.render(row.template, language, context)
+                    coupon = await self._issue_coupon(tx, row, rule, now)
+                code = coupon[0] if coupon else None
+                context = await self._context(row, customer, language, coupon)
+                if row.campaign_id is not None and row.template == campaigns.OWN_TEXT:
+                    own = await campaigns.text_of(tx, row.campaign_id) or ""
+                    html, used = self._templates.render_string(own, language, context), language
+                else:
+                    html, used = self._templates.render(row.template, language, context)
                 survey = None
                 if step is not None and step.survey is not None:
                     survey_id = await surveys.open_survey(tx, row.user_id, step.survey, row.id, now)
@@ -388,11 +393,11 @@ class NudgeDelivery:
             return ("unreachable", None)
         if customer.paused_until is not None and customer.paused_until > now:
             return ("paused by customer", customer.paused_until)
-        if row.campaign_id is None:
-            sent_before = await outbox_store.sent_times(tx, row.user_id, now - CAP_WINDOW)
-            own_caps = customer_caps(self._caps, customer.frequency)
-            if not own_caps.allows(sent_before, now):
-                return ("capped", own_caps.next_allowed(sent_before, now))
+        # Campaigns too: an owner's broadcast does not get to pester either.
+        sent_before = await outbox_store.sent_times(tx, row.user_id, now - CAP_WINDOW)
+        own_caps = customer_caps(self._caps, customer.frequency)
+        if not own_caps.allows(sent_before, now):
+            return ("capped", own_caps.next_allowed(sent_before, now))
         allowed = self._quiet.next_allowed(now, _zone(customer.timezone, self._config.shop.zone))
         if allowed > now:
             return ("quiet hours", allowed)
@@ -414,21 +419,24 @@ class NudgeDelivery:
         await outbox_store.postpone(tx, row.id, until, reason, now)
         return f"waits: {reason}"
 
-    async def _issue_coupon(self, tx: Any, row: OutboxRow, rule: RuleConfig, now: datetime) -> str:
+    async def _issue_coupon(
+        self, tx: Any, row: OutboxRow, rule: RuleConfig, now: datetime
+    ) -> tuple[str, datetime]:
+        """(code, valid until): the row's coupon from an earlier try, or a new one."""
         assert rule.coupon is not None
         existing = await coupons.for_outbox(tx, row.id)
         if existing is not None:
-            return existing.code
+            return existing.code, existing.valid_until
         while True:
             code = coupon_code()
             valid_until = now + timedelta(days=rule.coupon.valid_days)
             if await coupons.insert(
                 tx, code, row.user_id, row.rule, row.id, rule.coupon.kind, rule.coupon.value, now, valid_until
             ):
-                return code
+                return code, valid_until
 
     async def _context(
-        self, row: OutboxRow, customer: Any, language: str, code: str | None
+        self, row: OutboxRow, customer: Any, language: str, coupon: tuple[str, datetime] | None
     ) -> dict[str, Any]:
         tr = self._texts.translator(language)
         now = self._clock.now()
@@ -436,14 +444,16 @@ class NudgeDelivery:
         account = view.account if view else None
         last = await planning.last_purchase_at(self._db, account.id) if account else None
         coupon_ctx = None
-        if code is not None:
+        if coupon is not None:
             rule = self._rules[row.rule]
             assert rule.coupon is not None
+            # The stored date, which the till checks: a retry must not promise a later one.
+            code, valid_until = coupon
             coupon_ctx = {
                 "code": code,
                 "kind": rule.coupon.kind,
                 "value": rule.coupon.value,
-                "valid_until": now + timedelta(days=rule.coupon.valid_days),
+                "valid_until": valid_until,
             }
         product = None
         if row.rule.startswith("restock") and account is not None:

@@ -1,15 +1,17 @@
-"""The staff side, minimal for now: who is staff, headline numbers, customer look-up."""
+"""The staff side: who is staff, headline numbers, and everything about one customer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.config import Config
-from bot.models import Customer, LoyaltyAccount
+from bot.models import ConsentEvent, Customer, LoyaltyAccount, Purchase
 from bot.rules.identity import normalize_card_code, normalize_phone
 from bot.services.loyalty import BalanceView, LoyaltyService
-from bot.storage import accounts, customers
+from bot.storage import accounts, customers, ledger, outbox, surveys
 from bot.storage.db import Database
+from bot.storage.outbox import OutboxRow
+from bot.storage.surveys import Survey
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,10 @@ class CustomerCard:
     customer: Customer | None
     account: LoyaltyAccount | None
     balance: BalanceView | None
+    consent_history: list[ConsentEvent] = field(default_factory=list)
+    purchases: list[Purchase] = field(default_factory=list)
+    messages: list[OutboxRow] = field(default_factory=list)
+    surveys: list[Survey] = field(default_factory=list)
 
 
 class StaffService:
@@ -60,4 +66,11 @@ class StaffService:
         if customer is None and account is None:
             return None
         view = await self._loyalty.balance_for_account(account) if account else None
-        return CustomerCard(customer, account, view)
+        card = CustomerCard(customer, account, view)
+        if customer is not None:
+            card.consent_history.extend(await customers.consent_history(self._db, customer.user_id))
+            card.messages.extend(await outbox.latest_for_user(self._db, customer.user_id, 5))
+            card.surveys.extend(await surveys.for_user(self._db, customer.user_id, 3))
+        if account is not None:
+            card.purchases.extend((await ledger.purchases(self._db, account.id))[-5:][::-1])
+        return card

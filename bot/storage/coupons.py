@@ -69,3 +69,12 @@ async def for_outbox(q: Reader, outbox_id: int) -> Coupon | None:
 async def forget_user(tx: Tx, user_id: int) -> None:
     """Coupons stay for the shop's books, without their owner (or the owner's outbox rows)."""
     await tx.execute("UPDATE coupons SET user_id = NULL, outbox_id = NULL WHERE user_id = ?", (user_id,))
+
+
+async def mark_redeemed(tx: Tx, code: str, by: str, now: datetime) -> bool:
+    """Used once: False when someone redeemed it first."""
+    cursor = await tx.execute(
+        "UPDATE coupons SET redeemed_at = ?, redeemed_by = ? WHERE code = ? AND redeemed_at IS NULL",
+        (to_db(now), by, code),
+    )
+    return cursor.rowcount == 1

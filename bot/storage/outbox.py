@@ -272,3 +272,11 @@ async def counts_by_state(q: Reader) -> list[tuple[str, str, int]]:
 async def forget_user(tx: Tx, user_id: int) -> None:
     """Planned and past nudges go with the person who asked to be forgotten."""
     await tx.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,))
+
+
+async def latest_for_user(q: Reader, user_id: int, limit: int) -> list[OutboxRow]:
+    rows = await q.fetch_all(
+        "SELECT * FROM outbox WHERE user_id = ? ORDER BY COALESCE(sent_at, updated_at) DESC, id DESC LIMIT ?",
+        (user_id, limit),
+    )
+    return [_row(r) for r in rows]

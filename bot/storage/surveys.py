@@ -127,3 +127,12 @@ async def all_answered(q: Reader) -> list[Survey]:
 async def forget_user(tx: Tx, user_id: int) -> None:
     """The answer stays for the shop's counts, without the person or their words."""
     await tx.execute("UPDATE surveys SET user_id = NULL, comment = NULL WHERE user_id = ?", (user_id,))
+
+
+async def for_user(q: Reader, user_id: int, limit: int) -> list[Survey]:
+    rows = await q.fetch_all(
+        "SELECT * FROM surveys WHERE user_id = ? AND answered_at IS NOT NULL "
+        "ORDER BY answered_at DESC LIMIT ?",
+        (user_id, limit),
+    )
+    return [_survey(r) for r in rows]

@@ -45,3 +45,8 @@ class SurveySkip(CallbackData, prefix="skip"):
     """ "No comment" after an answer."""
 
     survey: int
+
+
+class CampaignStep(CallbackData, prefix="camp"):
+    action: str  # seg, tpl, own, go, cancel, stop
+    value: str = ""

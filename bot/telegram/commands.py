@@ -25,11 +25,12 @@ CUSTOMER_COMMANDS = (
     "stop",
     "help",
 )
-STAFF_COMMANDS = ("stats", "customer", "purchase", "redeem", "adjust", "survey", "export", "staffhelp")
+STAFF_COMMANDS = ("stats", "customer", "purchase", "redeem", "adjust", "survey", "staffhelp")
+OWNER_COMMANDS = ("campaign", "pause", "resume", "report", "export", "audit")
 
 
-def command_list(tr: Translator, *, is_staff: bool) -> list[BotCommand]:
-    names = CUSTOMER_COMMANDS + (STAFF_COMMANDS if is_staff else ())
+def command_list(tr: Translator, *, is_staff: bool, is_owner: bool = False) -> list[BotCommand]:
+    names = CUSTOMER_COMMANDS + (STAFF_COMMANDS if is_staff else ()) + (OWNER_COMMANDS if is_owner else ())
     return [BotCommand(command=name, description=tr(f"cmd-{name}")) for name in names]
 
 
@@ -43,11 +44,13 @@ async def set_default_commands(bot: Bot, texts: Texts) -> None:
     await bot.set_my_commands(command_list(default, is_staff=False), scope=BotCommandScopeDefault())
 
 
-async def set_user_commands(bot: Bot, user_id: int, tr: Translator, *, is_staff: bool) -> None:
+async def set_user_commands(
+    bot: Bot, user_id: int, tr: Translator, *, is_staff: bool, is_owner: bool = False
+) -> None:
     """A menu for one private chat: the chosen language, plus staff commands for staff."""
     try:
         await bot.set_my_commands(
-            command_list(tr, is_staff=is_staff), scope=BotCommandScopeChat(chat_id=user_id)
+            command_list(tr, is_staff=is_staff, is_owner=is_owner), scope=BotCommandScopeChat(chat_id=user_id)
         )
     except TelegramAPIError as exc:
         # Telegram refuses chat scopes for people who have not opened the bot yet; their menu is set

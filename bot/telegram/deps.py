@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from bot.clock import Clock
 from bot.config import Config
 from bot.notify import Notifier
+from bot.services.campaigns import CampaignService
+from bot.services.console import ConsoleService
 from bot.services.customers import CustomerService
 from bot.services.loyalty import LoyaltyService
 from bot.services.nudges import MessageSender, NudgeDelivery, NudgePlanner
@@ -32,9 +35,12 @@ class WorkflowData(TypedDict):
     templates: NudgeTemplates
     planner: NudgePlanner
     surveys: SurveyService
+    console: ConsoleService
+    campaigns: CampaignService
     # None without a connected bot (offline commands): nothing can be delivered then.
     delivery: NudgeDelivery | None
     in_flight: InFlight
+    background: BackgroundTasks
 
 
 class PerUpdateData(TypedDict):
@@ -42,6 +48,25 @@ class PerUpdateData(TypedDict):
 
     tr: Translator
     is_staff: bool
+    is_owner: bool
+
+
+class BackgroundTasks:
+    """Tasks a handler starts and does not wait for (a campaign's progress message); kept referenced so
+    they are not collected, and cancelled at shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 @dataclass
@@ -89,6 +114,9 @@ def build_workflow_data(
         templates=templates,
         planner=NudgePlanner(db, clock, config, loyalty),
         surveys=SurveyService(db, clock, config, templates, loyalty, notifier),
+        console=ConsoleService(db, clock, config),
+        campaigns=CampaignService(db, clock, config, templates),
         delivery=delivery,
         in_flight=InFlight(),
+        background=BackgroundTasks(),
     )

@@ -14,7 +14,7 @@ from bot.config import Config
 from bot.storage import customers as customer_store
 from bot.storage.db import Database
 from bot.telegram.commands import set_default_commands, set_user_commands
-from bot.telegram.deps import InFlight, WorkflowData
+from bot.telegram.deps import BackgroundTasks, InFlight, WorkflowData
 from bot.telegram.middlewares import LocaleMiddleware, UpdateOnceMiddleware
 from bot.telegram.sessions import PollingSession
 from bot.texts import Texts
@@ -44,10 +44,12 @@ async def on_startup(bot: Bot, texts: Texts, config: Config, db: Database) -> No
     for user_id in config.staff.everyone:
         language = await customer_store.get_language(db, user_id)
         tr = texts.translator(texts.resolve_language(language, None))
-        await set_user_commands(bot, user_id, tr, is_staff=True)
+        await set_user_commands(bot, user_id, tr, is_staff=True, is_owner=config.staff.is_owner(user_id))
 
 
-async def on_shutdown(bot: Bot, dispatcher: Dispatcher, in_flight: InFlight) -> None:
+async def on_shutdown(
+    bot: Bot, dispatcher: Dispatcher, in_flight: InFlight, background: BackgroundTasks
+) -> None:
     """Handle updates caught mid-air by the stop, then let running ones finish, before the database closes."""
     if isinstance(bot.session, PollingSession):
         orphaned, bot.session.orphaned = bot.session.orphaned, []
@@ -57,3 +59,4 @@ async def on_shutdown(bot: Bot, dispatcher: Dispatcher, in_flight: InFlight) -> 
         await asyncio.wait_for(in_flight.idle.wait(), DRAIN_TIMEOUT_S)
     except TimeoutError:
         log.error("%d updates still running after %.0f s; stopping anyway", in_flight.count, DRAIN_TIMEOUT_S)
+    await background.cancel_all()

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update, User
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 
 from bot.clock import Clock
 from bot.storage import customers as customer_store
@@ -57,4 +57,23 @@ class LocaleMiddleware(BaseMiddleware):
         language = texts.resolve_language(chosen, user.language_code if user else None)
         data["tr"] = texts.translator(language)
         data["is_staff"] = bool(user and data["config"].staff.is_staff(user.id))
+        data["is_owner"] = bool(user and data["config"].staff.is_owner(user.id))
         return await handler(event, data)
+
+
+class AuditMiddleware(BaseMiddleware):
+    """On staff routers: every command or button a staff member used, recorded after it ran."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        result = await handler(event, data)
+        user: User | None = data.get("event_from_user")
+        if user is not None:
+            if isinstance(event, Message):
+                text = event.text or ""
+                action, _, detail = text.partition(" ")
+            elif isinstance(event, CallbackQuery):
+                action, _, detail = (event.data or "").partition(":")
+            else:
+                return result
+            await data["console"].record(user.id, action[:40], detail)
+        return result

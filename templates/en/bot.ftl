@@ -111,13 +111,8 @@ staff-help =
     /redeem &lt;customer&gt; &lt;points&gt; — spend points
     /adjust &lt;customer&gt; &lt;±points&gt; &lt;reason&gt; — correct points
     /survey — why customers left, NPS
-    /export surveys — survey answers as CSV (owners)
-stats =
-    <b>Customers</b>: { $customers }
-    Subscribed to offers: { $opted_in }
-    Reachable: { $reachable }
-    Linked to a loyalty account: { $linked }
-    Erased on request: { $erased }
+    /redeem &lt;coupon&gt; [customer] — redeem a coupon
+    <b>Owners</b>: /campaign, /pause, /resume, /report, /export customers|ledger|messages|surveys, /audit
 customer-usage = Usage: /customer &lt;id | @username | phone | card&gt;
 customer-not-found = No customer found for “{ $query }”.
 customer-telegram = <b>{ $name }</b> (id { $id }, { $username })
@@ -245,8 +240,82 @@ survey-chart-caption = Survey results
 survey-chart-reasons = Why customers left
 survey-chart-nps = NPS
 survey-chart-days = days ago
-export-usage = Usage: /export surveys
+export-usage = Usage: /export customers | ledger | messages | surveys
 export-caption = Survey answers (CSV)
 owners-only = Only the shop's owners can do this.
 cmd-survey = Staff: survey results and NPS
 cmd-export = Owners: export survey answers
+
+## Staff console
+stats =
+    <b>Customers</b>: { $customers }
+    Subscribed to offers: { $opted_in } ({ $opted_in_pct }%)
+    Linked to a loyalty account: { $linked } ({ $linked_pct }%)
+    Reachable: { $reachable } ({ $reachable_pct }%)
+    Erased on request: { $erased }
+    Blocked the bot when messaged (30 days): { $block_rate }%
+stats-segments = <b>Segments</b>:
+stats-sent-title = <b>Messages sent</b> (7 days / 30 days):
+stats-sent-line = { $rule }: { $week } / { $month }
+stats-sent-none = none yet
+stats-redemptions = Coupons redeemed (30 days): { $count }
+stats-chart-segments = Customers by segment
+stats-chart-messages = Messages in 30 days
+stats-chart-caption = Customers and messages
+segment-all = Everyone subscribed
+segment-new = New
+segment-active = Active
+segment-at_risk = At risk
+segment-lapsed = Lapsed
+segment-lost = Lost
+coupon-redeemed = ✅ Coupon { $code } redeemed: { $value } off (from “{ $rule }”).
+coupon-unknown = ❌ There is no coupon { $code }.
+coupon-expired = ❌ Coupon { $code } expired on { $date }.
+coupon-used = ❌ Coupon { $code } has already been used.
+coupon-wrong-customer = ❌ Coupon { $code } belongs to another customer.
+customer-consent-event = · { $date }: { $action } ({ $source })
+customer-frequency = Asked for fewer messages: { $frequency }
+customer-purchases-title = <b>Last purchases</b>
+customer-messages-title = <b>Last messages</b>
+customer-surveys-title = <b>Survey answers</b>
+customer-survey-line = • { $answer }{ $comment }
+pause-done = ⏸ All marketing messages are paused. Nothing is sent until /resume.
+resume-done = ▶️ Marketing messages are on again; waiting messages go out now.
+report-empty = Not enough history yet: a nudge is measured { $days } days after it was sent.
+report-title = <b>Do the nudges work?</b> Customers who bought within { $days } days: nudged vs held out.
+report-rule =
+    <b>{ $rule }</b>: nudged { $nudged } → { $nudged_rate } bought; held out { $held } → { $held_rate }
+    Difference { $difference } points (95% CI { $low } … { $high }): { $verdict }
+verdict-not-enough-data = not enough data yet
+verdict-works = it works
+verdict-hurts = it hurts sales
+verdict-no-clear-effect = no clear effect yet
+report-nudged = nudged
+report-held-out = held out
+report-chart-title = Bought within the window
+export-done = { $what }.csv: { $rows } rows
+audit-empty = No staff actions yet.
+audit-title = <b>Last staff actions</b>
+audit-line = { $when } · { $staff } · { $action } { $detail }
+cmd-campaign = Owners: send a campaign to a segment
+cmd-pause = Owners: pause all marketing
+cmd-resume = Owners: resume marketing
+cmd-report = Owners: do the nudges work?
+cmd-audit = Owners: last staff actions
+campaign-choose-segment = <b>New campaign.</b> Who should get it?
+campaign-choose-content = What should they get? Pick a template or write your own text.
+campaign-own-text-button = ✍️ Write my own text
+campaign-write-text = Send the text of the message. Formatting is kept; {"{{"} customer.first_name {"}}"} puts in each customer's first name.
+campaign-text-problem = This text cannot be used: { $problem }
+campaign-preview-title = Preview (with your name):
+campaign-recipients = Segment: { $segment }. Recipients: <b>{ $recipients }</b> of { $in_segment } ({ $excluded } left out: paused or reached their message limit).
+campaign-send-button = 🚀 Send to { $recipients }
+campaign-stop-button = ⏹ Stop the campaign
+campaign-progress = Campaign #{ $id }: sent { $sent } of { $total }, waiting { $waiting }, skipped { $skipped }, failed { $failed }.
+campaign-report = <b>Campaign #{ $id } { $state }.</b> Sent { $sent } of { $total }; skipped { $skipped }; failed { $failed }.
+campaign-report-reason = · { $reason }: { $count }
+campaign-state-running = running
+campaign-state-cancelled = stopped
+campaign-state-done = finished
+campaign-cancelled = Cancelled: nothing was sent.
+campaign-stopping = Stopping: messages not sent yet are cancelled.

@@ -112,13 +112,8 @@ staff-help =
     /redeem &lt;клиент&gt; &lt;баллы&gt; — списать баллы
     /adjust &lt;клиент&gt; &lt;±баллы&gt; &lt;причина&gt; — скорректировать баллы
     /survey — почему ушли клиенты, NPS
-    /export surveys — ответы на опросы в CSV (владельцы)
-stats =
-    <b>Клиенты</b>: { $customers }
-    Подписаны на предложения: { $opted_in }
-    Доступны: { $reachable }
-    Привязали бонусный счёт: { $linked }
-    Удалены по запросу: { $erased }
+    /redeem &lt;купон&gt; [клиент] — погасить купон
+    <b>Владельцы</b>: /campaign, /pause, /resume, /report, /export customers|ledger|messages|surveys, /audit
 customer-usage = Использование: /customer &lt;id | @username | телефон | карта&gt;
 customer-not-found = Клиент «{ $query }» не найден.
 customer-telegram = <b>{ $name }</b> (id { $id }, { $username })
@@ -262,8 +257,82 @@ survey-chart-caption = Результаты опросов
 survey-chart-reasons = Почему клиенты ушли
 survey-chart-nps = NPS
 survey-chart-days = дней назад
-export-usage = Использование: /export surveys
+export-usage = Использование: /export customers | ledger | messages | surveys
 export-caption = Ответы на опросы (CSV)
 owners-only = Это могут только владельцы магазина.
 cmd-survey = Персонал: опросы и NPS
 cmd-export = Владельцы: выгрузка ответов
+
+## Staff console
+stats =
+    <b>Клиенты</b>: { $customers }
+    Подписаны на предложения: { $opted_in } ({ $opted_in_pct }%)
+    Привязали бонусный счёт: { $linked } ({ $linked_pct }%)
+    Доступны: { $reachable } ({ $reachable_pct }%)
+    Удалены по запросу: { $erased }
+    Заблокировали бота при рассылке (30 дней): { $block_rate }%
+stats-segments = <b>Сегменты</b>:
+stats-sent-title = <b>Отправлено сообщений</b> (7 дней / 30 дней):
+stats-sent-line = { $rule }: { $week } / { $month }
+stats-sent-none = пока нет
+stats-redemptions = Погашено купонов (30 дней): { $count }
+stats-chart-segments = Клиенты по сегментам
+stats-chart-messages = Сообщения за 30 дней
+stats-chart-caption = Клиенты и сообщения
+segment-all = Все подписанные
+segment-new = Новые
+segment-active = Активные
+segment-at_risk = Под угрозой ухода
+segment-lapsed = Пропавшие
+segment-lost = Ушедшие
+coupon-redeemed = ✅ Купон { $code } погашен: скидка { $value } (из «{ $rule }»).
+coupon-unknown = ❌ Купона { $code } нет.
+coupon-expired = ❌ Срок купона { $code } истёк { $date }.
+coupon-used = ❌ Купон { $code } уже использован.
+coupon-wrong-customer = ❌ Купон { $code } принадлежит другому клиенту.
+customer-consent-event = · { $date }: { $action } ({ $source })
+customer-frequency = Просил(а) писать реже: { $frequency }
+customer-purchases-title = <b>Последние покупки</b>
+customer-messages-title = <b>Последние сообщения</b>
+customer-surveys-title = <b>Ответы на опросы</b>
+customer-survey-line = • { $answer }{ $comment }
+pause-done = ⏸ Все рекламные сообщения на паузе. Ничего не отправляется до /resume.
+resume-done = ▶️ Рекламные сообщения снова включены; ожидающие уходят сейчас.
+report-empty = Пока мало истории: рассылку оценивают через { $days } дней после отправки.
+report-title = <b>Работают ли рассылки?</b> Купили в течение { $days } дней: получившие и контрольная группа.
+report-rule =
+    <b>{ $rule }</b>: получили { $nudged } → купили { $nudged_rate }; контрольная группа { $held } → { $held_rate }
+    Разница { $difference } п. п. (95% ДИ { $low } … { $high }): { $verdict }
+verdict-not-enough-data = пока мало данных
+verdict-works = работает
+verdict-hurts = вредит продажам
+verdict-no-clear-effect = явного эффекта пока нет
+report-nudged = получили
+report-held-out = контрольная группа
+report-chart-title = Купили за период
+export-done = { $what }.csv: строк — { $rows }
+audit-empty = Действий персонала пока нет.
+audit-title = <b>Последние действия персонала</b>
+audit-line = { $when } · { $staff } · { $action } { $detail }
+cmd-campaign = Владельцы: рассылка по сегменту
+cmd-pause = Владельцы: приостановить рассылки
+cmd-resume = Владельцы: возобновить рассылки
+cmd-report = Владельцы: работают ли рассылки?
+cmd-audit = Владельцы: последние действия персонала
+campaign-choose-segment = <b>Новая рассылка.</b> Кому отправить?
+campaign-choose-content = Что отправить? Выберите шаблон или напишите свой текст.
+campaign-own-text-button = ✍️ Написать свой текст
+campaign-write-text = Пришлите текст сообщения. Оформление сохранится; {"{{"} customer.first_name {"}}"} подставит имя каждого клиента.
+campaign-text-problem = Этот текст нельзя использовать: { $problem }
+campaign-preview-title = Предпросмотр (с вашим именем):
+campaign-recipients = Сегмент: { $segment }. Получателей: <b>{ $recipients }</b> из { $in_segment } (не попали { $excluded }: пауза или лимит сообщений).
+campaign-send-button = 🚀 Отправить { $recipients }
+campaign-stop-button = ⏹ Остановить рассылку
+campaign-progress = Рассылка №{ $id }: отправлено { $sent } из { $total }, в очереди { $waiting }, пропущено { $skipped }, ошибок { $failed }.
+campaign-report = <b>Рассылка №{ $id }: { $state }.</b> Отправлено { $sent } из { $total }; пропущено { $skipped }; ошибок { $failed }.
+campaign-report-reason = · { $reason }: { $count }
+campaign-state-running = идёт
+campaign-state-cancelled = остановлена
+campaign-state-done = завершена
+campaign-cancelled = Отменено: ничего не отправлено.
+campaign-stopping = Останавливаем: неотправленные сообщения отменены.

@@ -112,13 +112,8 @@ staff-help =
     /redeem &lt;клієнт&gt; &lt;бали&gt; — списати бали
     /adjust &lt;клієнт&gt; &lt;±бали&gt; &lt;причина&gt; — скоригувати бали
     /survey — чому пішли клієнти, NPS
-    /export surveys — відповіді на опитування в CSV (власники)
-stats =
-    <b>Клієнти</b>: { $customers }
-    Підписані на пропозиції: { $opted_in }
-    Досяжні: { $reachable }
-    Прив'язали бонусний рахунок: { $linked }
-    Видалені на запит: { $erased }
+    /redeem &lt;купон&gt; [клієнт] — погасити купон
+    <b>Власники</b>: /campaign, /pause, /resume, /report, /export customers|ledger|messages|surveys, /audit
 customer-usage = Використання: /customer &lt;id | @username | телефон | картка&gt;
 customer-not-found = Клієнта «{ $query }» не знайдено.
 customer-telegram = <b>{ $name }</b> (id { $id }, { $username })
@@ -262,8 +257,82 @@ survey-chart-caption = Результати опитувань
 survey-chart-reasons = Чому клієнти пішли
 survey-chart-nps = NPS
 survey-chart-days = днів тому
-export-usage = Використання: /export surveys
+export-usage = Використання: /export customers | ledger | messages | surveys
 export-caption = Відповіді на опитування (CSV)
 owners-only = Це можуть лише власники магазину.
 cmd-survey = Персонал: опитування та NPS
 cmd-export = Власники: вивантаження відповідей
+
+## Staff console
+stats =
+    <b>Клієнти</b>: { $customers }
+    Підписані на пропозиції: { $opted_in } ({ $opted_in_pct }%)
+    Прив'язали бонусний рахунок: { $linked } ({ $linked_pct }%)
+    Досяжні: { $reachable } ({ $reachable_pct }%)
+    Видалені на запит: { $erased }
+    Заблокували бота під час розсилки (30 днів): { $block_rate }%
+stats-segments = <b>Сегменти</b>:
+stats-sent-title = <b>Надіслано повідомлень</b> (7 днів / 30 днів):
+stats-sent-line = { $rule }: { $week } / { $month }
+stats-sent-none = поки немає
+stats-redemptions = Погашено купонів (30 днів): { $count }
+stats-chart-segments = Клієнти за сегментами
+stats-chart-messages = Повідомлення за 30 днів
+stats-chart-caption = Клієнти та повідомлення
+segment-all = Усі підписані
+segment-new = Нові
+segment-active = Активні
+segment-at_risk = Під загрозою відходу
+segment-lapsed = Зниклі
+segment-lost = Втрачені
+coupon-redeemed = ✅ Купон { $code } погашено: знижка { $value } (з «{ $rule }»).
+coupon-unknown = ❌ Купона { $code } немає.
+coupon-expired = ❌ Термін купона { $code } минув { $date }.
+coupon-used = ❌ Купон { $code } уже використано.
+coupon-wrong-customer = ❌ Купон { $code } належить іншому клієнтові.
+customer-consent-event = · { $date }: { $action } ({ $source })
+customer-frequency = Просив(ла) писати рідше: { $frequency }
+customer-purchases-title = <b>Останні покупки</b>
+customer-messages-title = <b>Останні повідомлення</b>
+customer-surveys-title = <b>Відповіді на опитування</b>
+customer-survey-line = • { $answer }{ $comment }
+pause-done = ⏸ Усі рекламні повідомлення на паузі. Нічого не надсилається до /resume.
+resume-done = ▶️ Рекламні повідомлення знову ввімкнено; ті, що чекали, йдуть зараз.
+report-empty = Поки замало історії: розсилку оцінюють через { $days } днів після надсилання.
+report-title = <b>Чи працюють розсилки?</b> Купили протягом { $days } днів: отримали й контрольна група.
+report-rule =
+    <b>{ $rule }</b>: отримали { $nudged } → купили { $nudged_rate }; контрольна група { $held } → { $held_rate }
+    Різниця { $difference } в. п. (95% ДІ { $low } … { $high }): { $verdict }
+verdict-not-enough-data = поки замало даних
+verdict-works = працює
+verdict-hurts = шкодить продажам
+verdict-no-clear-effect = явного ефекту поки немає
+report-nudged = отримали
+report-held-out = контрольна група
+report-chart-title = Купили за період
+export-done = { $what }.csv: рядків — { $rows }
+audit-empty = Дій персоналу поки немає.
+audit-title = <b>Останні дії персоналу</b>
+audit-line = { $when } · { $staff } · { $action } { $detail }
+cmd-campaign = Власники: розсилка за сегментом
+cmd-pause = Власники: призупинити розсилки
+cmd-resume = Власники: відновити розсилки
+cmd-report = Власники: чи працюють розсилки?
+cmd-audit = Власники: останні дії персоналу
+campaign-choose-segment = <b>Нова розсилка.</b> Кому надіслати?
+campaign-choose-content = Що надіслати? Оберіть шаблон або напишіть свій текст.
+campaign-own-text-button = ✍️ Написати свій текст
+campaign-write-text = Надішліть текст повідомлення. Оформлення збережеться; {"{{"} customer.first_name {"}}"} підставить ім'я кожного клієнта.
+campaign-text-problem = Цей текст не можна використати: { $problem }
+campaign-preview-title = Попередній перегляд (з вашим ім'ям):
+campaign-recipients = Сегмент: { $segment }. Отримувачів: <b>{ $recipients }</b> з { $in_segment } (не потрапили { $excluded }: пауза або ліміт повідомлень).
+campaign-send-button = 🚀 Надіслати { $recipients }
+campaign-stop-button = ⏹ Зупинити розсилку
+campaign-progress = Розсилка №{ $id }: надіслано { $sent } з { $total }, у черзі { $waiting }, пропущено { $skipped }, помилок { $failed }.
+campaign-report = <b>Розсилка №{ $id }: { $state }.</b> Надіслано { $sent } з { $total }; пропущено { $skipped }; помилок { $failed }.
+campaign-report-reason = · { $reason }: { $count }
+campaign-state-running = триває
+campaign-state-cancelled = зупинена
+campaign-state-done = завершена
+campaign-cancelled = Скасовано: нічого не надіслано.
+campaign-stopping = Зупиняємо: ненадіслані повідомлення скасовано.
