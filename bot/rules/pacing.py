@@ -39,6 +39,10 @@ class QuietHours:
         if end < moment:
             # The end falls in the hour repeated when clocks go back and `moment` is in its second pass.
             end = end_local.replace(fold=1).astimezone(moment.tzinfo)
+        if self.contains(end.astimezone(zone).time()):
+            # The end is a wall time skipped when clocks go forward, and the allowed hours that day are
+            # shorter than the skip: none of them exists, so the next day's end.
+            return self.next_allowed(end, zone)
         return end
 
 

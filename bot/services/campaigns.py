@@ -82,25 +82,17 @@ class CampaignService:
         now = self._clock.now()
         in_segment = 0
         eligible: list[int] = []
-        after = 0
-        while rows := await planning.customers_slice(self._db, after, 20_000, only_eligible=True):
-            after = rows[-1].user_id
-            for row in rows:
-                current = segment_for(
-                    now,
-                    row.purchases,
-                    row.first_purchase_at,
-                    row.last_purchase_at,
-                    self._config.nudges.segments,
-                )
-                if segment != "all" and current.value != segment:
-                    continue
-                in_segment += 1
-                if row.paused_until is not None and row.paused_until > now:
-                    continue
-                sent = await outbox_store.sent_times(self._db, row.user_id, now - CAP_WINDOW)
-                if customer_caps(self._caps, row.frequency).allows(sent, now):
-                    eligible.append(row.user_id)
+        segments = self._config.nudges.segments
+        async for row in planning.iter_customers(self._db, only_eligible=True):
+            current = segment_for(now, row.purchases, row.first_purchase_at, row.last_purchase_at, segments)
+            if segment != "all" and current.value != segment:
+                continue
+            in_segment += 1
+            if row.paused_until is not None and row.paused_until > now:
+                continue
+            sent = await outbox_store.sent_times(self._db, row.user_id, now - CAP_WINDOW)
+            if customer_caps(self._caps, row.frequency).allows(sent, now):
+                eligible.append(row.user_id)
         return Audience(segment, in_segment, eligible)
 
     def preview(self, template: str | None, text: str | None, language: str, first_name: str) -> str:

@@ -114,18 +114,10 @@ class ConsoleService:
             linked=counts["linked"],
             erased=counts["erased"],
         )
-        after = 0
-        while rows := await planning.customers_slice(self._db, after, 20_000, only_eligible=False):
-            after = rows[-1].user_id
-            for row in rows:
-                segment = segment_for(
-                    now,
-                    row.purchases,
-                    row.first_purchase_at,
-                    row.last_purchase_at,
-                    self._config.nudges.segments,
-                )
-                view.segments[segment.value] += 1
+        segments = self._config.nudges.segments
+        async for row in planning.iter_customers(self._db, only_eligible=False):
+            current = segment_for(now, row.purchases, row.first_purchase_at, row.last_purchase_at, segments)
+            view.segments[current.value] += 1
         for segment in Segment:
             view.segments.setdefault(segment.value, 0)
         view.sent_7 = await reports.sent_by_rule(self._db, now - timedelta(days=7))

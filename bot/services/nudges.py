@@ -206,25 +206,46 @@ def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
 
 
 class SlidingWindowLimiter:
-    """At most `limit` events in any `window` seconds (Telegram counts sends in sliding windows)."""
+    """At most `limit` events in any `window` seconds (Telegram counts sends in sliding windows).
+
+    An event counts from when `acquire` grants it. With `until_done=True` it counts until `done(slot)`
+    and then from that moment: Telegram saw the send somewhere between the grant and the answer, so
+    counting from the answer keeps the limit however long the send took to get there (a transaction,
+    a busy event loop, the network); counting from the grant lets a slow send and a quick later one
+    arrive closer together than the window.
+    """
+
+    POLL = 0.01  # how often a full window whose oldest send is still out is looked at again
 
     def __init__(self, limit: int, window: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._limit = limit
         self._window = window
-        self._times: deque[float] = deque()
+        self._slots: deque[_Slot] = deque()
         self._monotonic = monotonic
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, until_done: bool = False) -> _Slot:
         async with self._lock:
             while True:
                 now = self._monotonic()
-                while self._times and now - self._times[0] >= self._window:
-                    self._times.popleft()
-                if len(self._times) < self._limit:
-                    self._times.append(now)
-                    return
-                await asyncio.sleep(self._window - (now - self._times[0]))
+                while self._slots and not self._slots[0].out and now - self._slots[0].at >= self._window:
+                    self._slots.popleft()
+                if len(self._slots) < self._limit:
+                    slot = _Slot(now, out=until_done)
+                    self._slots.append(slot)
+                    return slot
+                await asyncio.sleep(max(self._window - (now - self._slots[0].at), self.POLL))
+
+    def done(self, slot: _Slot) -> None:
+        """The send of an `until_done` slot has been answered (or failed): it counts from now."""
+        slot.at = max(slot.at, self._monotonic())
+        slot.out = False
+
+
+@dataclass
+class _Slot:
+    at: float
+    out: bool  # granted with until_done and not done yet: cannot leave the window
 
 
 class PerChatSpacing:
@@ -259,6 +280,9 @@ class NudgeDelivery:
 
     # Seconds of safety added to Telegram's windows: our clock and Telegram's see a send at different times.
     WINDOW_MARGIN = 0.05
+    # The global window counts each send from its answer (see SlidingWindowLimiter), which Telegram's
+    # moment of counting always precedes: only timer granularity is left to cover.
+    GLOBAL_MARGIN = 0.005
 
     def __init__(
         self,
@@ -280,7 +304,7 @@ class NudgeDelivery:
         self._caps = Caps(config.marketing.max_per_7_days, config.marketing.max_per_30_days)
         self._quiet = QuietHours.parse(config.nudges.quiet_start, config.nudges.quiet_end)
         delivery = config.delivery
-        self._global = SlidingWindowLimiter(delivery.messages_per_second, 1.0 + self.WINDOW_MARGIN)
+        self._global = SlidingWindowLimiter(delivery.messages_per_second, 1.0 + self.GLOBAL_MARGIN)
         self._per_chat = PerChatSpacing(delivery.per_chat_interval_seconds + self.WINDOW_MARGIN)
         self._flood_until = 0.0
         self._rules = {r.name: r for r in config.nudges.rules}
@@ -333,7 +357,14 @@ class NudgeDelivery:
     async def deliver(self, row: OutboxRow) -> str:
         """One row: wait for its turn, check again, render, mark sending, send, settle."""
         # The turn comes first, so that consent, pause and caps are read right before the send.
-        await self._pace(row.user_id)
+        slot = await self._pace(row.user_id)
+        try:
+            return await self._deliver_in_turn(row)
+        finally:
+            # Counted against Telegram's limit from the send's answer on (see SlidingWindowLimiter).
+            self._global.done(slot)
+
+    async def _deliver_in_turn(self, row: OutboxRow) -> str:
         if await self.paused():
             return "paused"  # the row stays planned and goes when the shop resumes
         now = self._clock.now()
@@ -477,11 +508,11 @@ class NudgeDelivery:
             "expiring": expiring,
         }
 
-    async def _pace(self, chat_id: int) -> None:
+    async def _pace(self, chat_id: int) -> _Slot:
         if self._flood_until > time.monotonic():
             await asyncio.sleep(self._flood_until - time.monotonic())
         await self._per_chat.wait(chat_id)
-        await self._global.acquire()
+        return await self._global.acquire(until_done=True)
 
     async def _settle(self, row: OutboxRow, result: SendResult) -> str:
         now = self._clock.now()

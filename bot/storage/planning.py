@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -134,3 +135,14 @@ async def product_name(q: Reader, account_id: int, sku: str) -> str | None:
 async def last_purchase_at(q: Reader, account_id: int) -> datetime | None:
     value = await q.fetch_value("SELECT MAX(at) FROM purchases WHERE account_id = ?", (account_id,))
     return from_db(value) if value else None
+
+
+async def iter_customers(
+    q: Reader, *, only_eligible: bool, slice_size: int = 20_000
+) -> AsyncIterator[CustomerRow]:
+    """Every customer in id order, a slice at a time (memory stays flat however many there are)."""
+    after = 0
+    while rows := await customers_slice(q, after, slice_size, only_eligible=only_eligible):
+        after = rows[-1].user_id
+        for row in rows:
+            yield row
