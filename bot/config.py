@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale
+import phonenumbers
 from babel.numbers import is_currency
 from pydantic import (
     BaseModel,
@@ -89,7 +89,8 @@ class ShopConfig(_Section):
     @field_validator("phone_region")
     @classmethod
     def _known_region(cls, value: str) -> str:
-        if value not in Locale("en").territories or len(value) != 2:
+        # Only regions the phone-number library knows can read numbers written without a country code.
+        if value not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"unknown region {value!r} (use an ISO 3166 code like 'UA')")
         return value
 
@@ -402,6 +403,9 @@ assert set(SUPPORTED_LANGUAGES) == {"ru", "uk", "en"}
 
 def _describe(error: Any) -> str:
     loc = list(error["loc"])
+    if len(loc) == 1 and str(loc[0]) in Config.model_fields and error["type"] != "extra_forbidden":
+        # A rule across keys of one section (e.g. loyal_from > regular_from): name the section.
+        return f"[{loc[0]}]: {str(error['msg']).removeprefix('Value error, ')}"
     section = str(loc[0]) if len(loc) > 1 else ""
     key = ""
     for part in loc[1:] if section else loc:
