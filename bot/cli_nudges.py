@@ -7,17 +7,16 @@ import csv
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
-
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.clock import Clock, OffsetClock, SystemClock
 from bot.config import Config, require_token
-from bot.services.nudges import PlanReport, sample_context
-from bot.storage import outbox as outbox_store
-from bot.telegram.dispatcher import build_bot
-from bot.templates import NudgeTemplates
+
+if TYPE_CHECKING:
+    from bot.services.nudges import PlanReport
+
+# aiogram, the services and the templates are imported where they are used: building the argument
+# parser (which every command does, `check-config` too) stays quick.
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -72,7 +71,12 @@ async def run(args: argparse.Namespace, config: Config, out: TextIO | None = Non
         print(f"{args.file}: {len(rows) - 1} survey answers", file=out)
         return EXIT_OK
     clock: Clock = OffsetClock(args.now) if getattr(args, "now", None) else SystemClock()
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
     from bot.app import open_application
+    from bot.storage import outbox as outbox_store
+    from bot.telegram.dispatcher import build_bot
 
     if args.nudges_command == "status":
         async with open_application(config, clock) as data:
@@ -106,6 +110,9 @@ async def run(args: argparse.Namespace, config: Config, out: TextIO | None = Non
 
 
 def check_templates(config: Config, out: TextIO) -> int:
+    from bot.services.nudges import sample_context
+    from bot.templates import NudgeTemplates
+
     templates = NudgeTemplates.load(config.shop.currency, config.shop.zone, config.shop.default_language)
     # The rules' templates and every shipped one (survey follow-ups are not named by any rule).
     shipped = set(templates.names("en")) | set(templates.names(config.shop.default_language))

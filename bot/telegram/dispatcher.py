@@ -54,7 +54,10 @@ async def on_shutdown(
     if isinstance(bot.session, PollingSession):
         orphaned, bot.session.orphaned = bot.session.orphaned, []
         for update in orphaned:
-            await dispatcher.feed_update(bot, update)
+            try:
+                await dispatcher.feed_update(bot, update)
+            except Exception:  # one bad update must not cost the others or the drain below
+                log.exception("update %s kept at shutdown failed", update.update_id)
     try:
         await asyncio.wait_for(in_flight.idle.wait(), DRAIN_TIMEOUT_S)
     except TimeoutError:

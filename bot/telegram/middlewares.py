@@ -33,11 +33,12 @@ class UpdateOnceMiddleware(BaseMiddleware):
         clock: Clock = data["clock"]
         in_flight: InFlight = data["in_flight"]
         bot_id = data["bot"].id
-        if await update_store.is_processed(db, bot_id, event.update_id):
-            log.info("update %s was handled before; skipped", event.update_id)
-            return None
+        # Counted before the first await, so a shutdown never closes the database under this update.
         in_flight.enter()
         try:
+            if await update_store.is_processed(db, bot_id, event.update_id):
+                log.info("update %s was handled before; skipped", event.update_id)
+                return None
             result = await handler(event, data)
             await update_store.mark_processed(db, bot_id, event.update_id, clock.now())
             return result

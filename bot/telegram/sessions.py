@@ -44,7 +44,8 @@ class PollingSession(AiohttpSession):
             done, _ = await asyncio.wait({call}, timeout=ORPHAN_GRACE_S)
             if call in done and not call.cancelled() and call.exception() is None:
                 self.orphaned.extend(call.result())
-                log.info("kept %d updates that arrived while stopping", len(self.orphaned))
+                if self.orphaned:
+                    log.info("kept %d updates that arrived while stopping", len(self.orphaned))
             else:
                 call.cancel()
                 with contextlib.suppress(BaseException):
