@@ -8,30 +8,43 @@
         await alice.press(msg, "Yes")            # by button text or callback_data
         calls = await emu.call_log()              # every bot-side call, with timestamps
 
+An emulator process can also outlive one event loop (a session-wide pytest fixture):
+`proc, api_base = launch()`, then per test `emu = Emulator(proc, api_base, token)` … `await emu.close()`,
+and at the end `stop_process(proc)`.
+
 Needs `node` and npm; telegram-test-api is pinned in package.json beside this file and installed
 there with `npm ci` on first use (or by .ci/run). Only aiohttp beyond the standard library.
 """
+
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import json
+import select
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 import aiohttp
 
 HERE = Path(__file__).resolve().parent
+READY_TIMEOUT_S = 30.0
+# Every call to the emulator gives up after this long, so a hung emulator fails a test instead of hanging it.
+HTTP_TIMEOUT_S = 15.0
 
 
 def npm_dir() -> Path:
-    """Folder holding node_modules/telegram-test-api (this folder), installed from the lock file on first use."""
+    """This folder, with node_modules/telegram-test-api installed from the lock file if missing."""
     if not (HERE / "node_modules" / "telegram-test-api" / "package.json").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, stdout=subprocess.DEVNULL
+        )
     return HERE
 
 
@@ -39,6 +52,52 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def launch(
+    port: int | None = None,
+    blocked: Sequence[int] = (),
+    flood: Sequence[int] = (),
+    enforce_limits: bool = False,
+) -> tuple[subprocess.Popen[str], str]:
+    """Start emulator.js and wait for its READY line; returns the process and the API base URL."""
+    args = [
+        "node",
+        str(HERE / "emulator.js"),
+        "--module-dir",
+        str(npm_dir()),
+        "--port",
+        str(port or free_port()),
+    ]
+    for c in blocked:
+        args += ["--blocked-chat", str(c)]
+    for c in flood:
+        args += ["--flood-chat", str(c)]
+    if enforce_limits:
+        args.append("--enforce-limits")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    readable, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT_S)
+    line = proc.stdout.readline() if readable else ""
+    if not line.startswith("READY"):
+        proc.kill()
+        _, err = proc.communicate()
+        raise RuntimeError(f"emulator did not start: {line!r} {err}")
+    return proc, line.split()[1]
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; the pipes are closed so nothing is left for the garbage collector."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 @dataclass
@@ -77,8 +136,6 @@ def _parse(update: dict[str, Any]) -> BotMessage:
     m = update["message"]
     markup = m.get("reply_markup") or {}
     if isinstance(markup, str):
-        import json
-
         markup = json.loads(markup)
     photo = m.get("photo")
     return BotMessage(
@@ -96,11 +153,22 @@ def _parse(update: dict[str, Any]) -> BotMessage:
     )
 
 
+def _is_bot_message(item: dict[str, Any]) -> bool:
+    return "callbackQuery" not in item and "from" not in item["message"]
+
+
 class User:
     """A Telegram user in a private chat with the bot (chat id == user id)."""
 
-    def __init__(self, emu: Emulator, user_id: int, first_name: str, username: str | None,
-                 language_code: str | None, last_name: str | None) -> None:
+    def __init__(
+        self,
+        emu: Emulator,
+        user_id: int,
+        first_name: str,
+        username: str | None,
+        language_code: str | None,
+        last_name: str | None,
+    ) -> None:
         self.emu = emu
         self.id = user_id
         self.first_name = first_name
@@ -125,8 +193,13 @@ class User:
         return c
 
     def _message(self, **extra: Any) -> dict[str, Any]:
-        return {"botToken": self.emu.token, "date": int(time.time()), "from": self._from(),
-                "chat": self._chat(), **extra}
+        return {
+            "botToken": self.emu.token,
+            "date": int(time.time()),
+            "from": self._from(),
+            "chat": self._chat(),
+            **extra,
+        }
 
     async def send(self, text: str) -> None:
         await self.emu._post("/sendMessage", self._message(text=text))
@@ -138,20 +211,33 @@ class User:
         await self.emu._post("/sendCommand", self._message(text=text, entities=entities))
 
     async def share_contact(self, phone: str, own: bool = True) -> None:
-        contact = {"phone_number": phone, "first_name": self.first_name}
+        contact: dict[str, Any] = {"phone_number": phone, "first_name": self.first_name}
         if own:
             contact["user_id"] = self.id
         await self.emu._post("/sendMessage", self._message(contact=contact))
+
+    async def send_location(self, latitude: float, longitude: float) -> None:
+        """Something that is neither text nor a contact."""
+        await self.emu._post(
+            "/sendMessage", self._message(location={"latitude": latitude, "longitude": longitude})
+        )
 
     async def press(self, message: BotMessage, label_or_data: str) -> None:
         """Press an inline button of a bot message (matched by callback_data or text)."""
         b = message.button(label_or_data)
         if "callback_data" not in b:
             raise LookupError(f"button {b} has no callback_data")
-        msg = {"message_id": message.message_id, "date": int(time.time()), "chat": self._chat(),
-               "text": message.body, "reply_markup": {"inline_keyboard": message.buttons}}
-        await self.emu._post("/sendCallback", {"botToken": self.emu.token, "from": self._from(),
-                                               "message": msg, "data": b["callback_data"]})
+        msg = {
+            "message_id": message.message_id,
+            "date": int(time.time()),
+            "chat": self._chat(),
+            "text": message.body,
+            "reply_markup": {"inline_keyboard": message.buttons},
+        }
+        await self.emu._post(
+            "/sendCallback",
+            {"botToken": self.emu.token, "from": self._from(), "message": msg, "data": b["callback_data"]},
+        )
 
     async def messages(self) -> list[BotMessage]:
         """Bot messages to this chat not read yet (edited messages come back once more)."""
@@ -166,8 +252,10 @@ class User:
             if len(got) >= n:
                 break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"user {self.id}: {len(got)} of {n} bot messages in {timeout}s: "
-                                   f"{[m.body[:80] for m in got]}")
+                raise TimeoutError(
+                    f"user {self.id}: {len(got)} of {n} bot messages in {timeout}s: "
+                    f"{[m.body[:80] for m in got]}"
+                )
             await asyncio.sleep(0.05)
         return got
 
@@ -185,6 +273,8 @@ class User:
 
 
 class Emulator:
+    """A client of one running emulator process, acting for one bot token."""
+
     def __init__(self, proc: subprocess.Popen[str], api_base: str, token: str) -> None:
         self.proc = proc
         self.api_base = api_base
@@ -193,42 +283,41 @@ class Emulator:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def start(cls, token: str = "123456:TEST-token", port: int | None = None,
-                    blocked: Sequence[int] = (), flood: Sequence[int] = (),
-                    enforce_limits: bool = False) -> AsyncIterator[Emulator]:
-        port = port or free_port()
-        args = ["node", str(HERE / "emulator.js"), "--module-dir", str(npm_dir()), "--port", str(port)]
-        for c in blocked:
-            args += ["--blocked-chat", str(c)]
-        for c in flood:
-            args += ["--flood-chat", str(c)]
-        if enforce_limits:
-            args.append("--enforce-limits")
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
-        if not line.startswith("READY"):
-            proc.kill()
-            raise RuntimeError(f"emulator did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
-        emu = cls(proc, line.split()[1], token)
+    async def start(
+        cls,
+        token: str = "123456:TEST-token",
+        port: int | None = None,
+        blocked: Sequence[int] = (),
+        flood: Sequence[int] = (),
+        enforce_limits: bool = False,
+    ) -> AsyncIterator[Emulator]:
+        proc, api_base = await asyncio.to_thread(launch, port, blocked, flood, enforce_limits)
+        emu = cls(proc, api_base, token)
         try:
             yield emu
         finally:
-            if emu._session:
-                await emu._session.close()
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            await emu.close()
+            await asyncio.to_thread(stop_process, proc)
 
-    def user(self, user_id: int, first_name: str = "Test", username: str | None = None,
-             language_code: str | None = "en", last_name: str | None = None) -> User:
+    async def close(self) -> None:
+        """Close this client's HTTP session (the emulator process keeps running)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def user(
+        self,
+        user_id: int,
+        first_name: str = "Test",
+        username: str | None = None,
+        language_code: str | None = "en",
+        last_name: str | None = None,
+    ) -> User:
         return User(self, user_id, first_name, username, language_code, last_name)
 
     async def _post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S))
         async with self._session.post(self.api_base + route, json=body) as r:
             data: dict[str, Any] = await r.json(content_type=None)
             if r.status >= 400:
@@ -241,8 +330,30 @@ class Emulator:
         return data["result"], int(data.get("violations", 0))
 
     async def bot_settings(self) -> dict[str, list[dict[str, Any]]]:
-        return (await self._post("/getBotSettings", {"token": self.token}))["result"]
+        result: dict[str, list[dict[str, Any]]] = (
+            await self._post("/getBotSettings", {"token": self.token})
+        )["result"]
+        return result
 
     async def file_bytes(self, file_id: str) -> bytes:
         data = await self._post("/getBotFile", {"file_id": file_id})
         return base64.b64decode(data["result"]["base64"])
+
+    async def sent_messages(self) -> list[BotMessage]:
+        """Every message the bot has sent so far (read or not), oldest first, as edited since."""
+        return [_parse(item) for item in await self.history() if _is_bot_message(item)]
+
+    async def user_updates(self) -> list[dict[str, Any]]:
+        """Every update people sent to the bot, oldest first; `isRead` means the bot's getUpdates took it."""
+        return [item for item in await self.history() if not _is_bot_message(item)]
+
+    async def history(self) -> list[dict[str, Any]]:
+        """Everything stored for this token, users' updates and bot messages, oldest first.
+
+        A user's update has `updateId`, `isRead` (taken by the bot's getUpdates) and `message` (with
+        `from`) or `callbackQuery`; a bot message has `message.chat_id` and no `from`.
+        """
+        result: list[dict[str, Any]] = (await self._post("/getUpdatesHistory", {"token": self.token}))[
+            "result"
+        ]
+        return result
