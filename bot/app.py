@@ -66,9 +66,15 @@ def build_scheduler(data: WorkflowData) -> AsyncIOScheduler:
         paid = await loyalty.pay_birthday_bonuses()
         log.info("paid %d birthday bonuses", paid)
 
+    async def close_abandoned_surveys() -> None:
+        closed = await data["surveys"].close_abandoned()
+        if closed:
+            log.info("closed %d surveys whose comment never came", closed)
+
     zone = data["config"].shop.zone
     common: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600}
     scheduler.add_job(prune_processed_updates, "interval", hours=24, id="prune-processed-updates", **common)
+    scheduler.add_job(close_abandoned_surveys, "interval", hours=1, id="close-abandoned-surveys", **common)
     # Expiry and birthday bonuses are keyed ledger entries, so a late or repeated run is harmless; both
     # also run shortly after start, so a bot that was down at the usual hour catches up.
     scheduler.add_job(expire_points, "cron", hour=3, minute=5, timezone=zone, id="expire-points", **common)

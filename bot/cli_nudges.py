@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.clock import Clock, OffsetClock, SystemClock
 from bot.config import Config, require_token
+from bot.exports import to_csv_bytes
 
 if TYPE_CHECKING:
     from bot.services.nudges import PlanReport
@@ -66,8 +66,7 @@ async def run(args: argparse.Namespace, config: Config, out: TextIO | None = Non
     if args.command == "export":
         async with open_application_offline(config) as data:
             rows = await data["surveys"].export_rows()
-        with args.file.open("w", newline="", encoding="utf-8-sig") as handle:
-            csv.writer(handle).writerows(rows)
+        args.file.write_bytes(to_csv_bytes(rows))
         print(f"{args.file}: {len(rows) - 1} survey answers", file=out)
         return EXIT_OK
     clock: Clock = OffsetClock(args.now) if getattr(args, "now", None) else SystemClock()

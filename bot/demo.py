@@ -256,6 +256,7 @@ async def _let_time_pass(data: WorkflowData, days: int) -> str:
         clock.advance(timedelta(days=1))
         await data["loyalty"].expire_due_points()
         await data["loyalty"].pay_birthday_bonuses()
+        await data["surveys"].close_abandoned()
         await data["planner"].plan()
         delivery = data["delivery"]
         if delivery is not None:

@@ -27,6 +27,10 @@ class Notifier(Protocol):
         """Send text `key` to every staff member and owner; how many got it."""
         ...
 
+    async def send_text(self, user_id: int, html: str) -> bool:
+        """Send an already rendered text (a template's follow-up) to the customer."""
+        ...
+
 
 class NullNotifier:
     """For offline work (CSV import, migrations): nothing is sent, and that is said in the log."""
@@ -38,3 +42,7 @@ class NullNotifier:
     async def notify_staff(self, key: str, **args: str | int) -> int:
         log.info("not alerting staff (%s): no bot connected", key)
         return 0
+
+    async def send_text(self, user_id: int, html: str) -> bool:
+        log.info("not sending a text to %s: no bot connected", user_id)
+        return False

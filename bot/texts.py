@@ -61,14 +61,7 @@ class Texts:
         return cls(bundles, default_language)
 
     def resolve_language(self, chosen: str | None, telegram_code: str | None) -> str:
-        """The customer's choice, else Telegram's language if we speak it, else the shop's default."""
-        if chosen in SUPPORTED_LANGUAGES:
-            return chosen
-        if telegram_code:
-            base = telegram_code.split("-")[0].lower()
-            if base in SUPPORTED_LANGUAGES:
-                return base
-        return self.default_language
+        return resolve_language(chosen, telegram_code, self.default_language)
 
     def translator(self, language: str) -> Translator:
         return Translator(language, self._bundles[language])
@@ -105,6 +98,17 @@ class Translator:
     def date(self, moment: datetime | date, zone: ZoneInfo) -> str:
         day = moment.astimezone(zone).date() if isinstance(moment, datetime) else moment
         return str(format_date(day, format="long", locale=self.language))
+
+
+def resolve_language(chosen: str | None, telegram_code: str | None, default: str) -> str:
+    """The customer's choice, else Telegram's language if we speak it, else the shop's default."""
+    if chosen in SUPPORTED_LANGUAGES:
+        return chosen
+    if telegram_code:
+        base = telegram_code.split("-")[0].lower()
+        if base in SUPPORTED_LANGUAGES:
+            return base
+    return default
 
 
 def _check_syntax(path: Path, source: str) -> set[str]:

@@ -3,15 +3,13 @@ anyone else falls through to the unknown-command answer."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from bot.charts import uplift_chart
 from bot.config import Config
+from bot.exports import to_csv_bytes
 from bot.services.console import REPORT_WINDOW_DAYS, ConsoleService
 from bot.services.surveys import SurveyService
 from bot.telegram.filters import is_owner_event, is_staff_event
@@ -102,11 +100,8 @@ async def export(
         await message.answer(tr("export-usage"))
         return
     rows = await surveys.export_rows() if what == "surveys" else await console.export(what)
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
     await message.answer_document(
-        # With a byte-order mark, spreadsheet programs read Cyrillic names correctly.
-        BufferedInputFile(buffer.getvalue().encode("utf-8-sig"), filename=f"{what}.csv"),
+        BufferedInputFile(to_csv_bytes(rows), filename=f"{what}.csv"),
         caption=tr("export-done", what=what, rows=len(rows) - 1),
     )
 

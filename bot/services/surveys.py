@@ -20,6 +20,7 @@ from bot.storage import accounts, coupons, customers, surveys
 from bot.storage.db import Database
 from bot.storage.surveys import Survey
 from bot.templates import NudgeTemplates, TemplateProblem
+from bot.texts import resolve_language
 
 PRICE_COUPON = ("percent", 15, 14)  # kind, value, valid days: the personal coupon for "price"
 
@@ -94,7 +95,11 @@ class SurveyService:
     async def answer_reason(self, user_id: int, survey_id: int, reason: str) -> Answer:
         if reason not in LEAVE_REASONS:
             return Answer.UNKNOWN
-        return await self._answer(user_id, survey_id, "leave", reason=reason, score=None)
+        result = await self._answer(user_id, survey_id, "leave", reason=reason, score=None)
+        if result is Answer.RECORDED and reason == "moved":
+            # At the tap, not with the comment: they may never write one or tap "No comment".
+            await customers.set_no_win_back(self._db, user_id, self._clock.now())
+        return result
 
     async def answer_score(self, user_id: int, survey_id: int, score: int) -> Answer:
         if not 0 <= score <= 10:
@@ -138,8 +143,6 @@ class SurveyService:
         assert done is not None
         if done.kind == "leave" and done.reason == "service":
             await self._alert(user_id, "staff-alert-service", comment=done.comment or "—")
-        elif done.kind == "leave" and done.reason == "moved":
-            await customers.set_no_win_back(self._db, user_id, self._clock.now())
         elif (
             done.kind == "nps"
             and done.score is not None
@@ -150,6 +153,28 @@ class SurveyService:
                 user_id, "staff-alert-detractor-comment", score=done.score, comment=done.comment
             )
         return done
+
+    async def close_abandoned(self) -> int:
+        """Surveys answered by a tap whose comment never came: closed without one, and the customer still
+        gets the follow-up (the price coupon, the apology) and staff their alert. Returns how many."""
+        before = self._clock.now() - timedelta(hours=self._config.surveys.comment_window_hours)
+        closed = 0
+        for survey in await surveys.abandoned(self._db, before):
+            if survey.user_id is None:
+                continue
+            done = await self.finish(survey.user_id, survey.id, None)
+            if done is None:
+                continue
+            closed += 1
+            if done.kind == "leave" and done.reason is not None:
+                customer = await customers.get(self._db, survey.user_id)
+                language = resolve_language(
+                    customer.language if customer else None,
+                    customer.telegram_language if customer else None,
+                    self._config.shop.default_language,
+                )
+                await self._notifier.send_text(survey.user_id, await self.follow_up(done, language))
+        return closed
 
     async def follow_up(self, survey: Survey, language: str) -> str:
         """The templated answer to a "why did you leave" reason, in the customer's language."""
@@ -223,7 +248,7 @@ class SurveyService:
         report.nps_previous_30 = nps_value([s.score for s in previous if s.score is not None])
         report.answers_30 = len(last_30)
         report.answers_90 = len(nps_90)
-        report.latest_comments = await surveys.latest_comments(self._db, 5)
+        report.latest_comments = await surveys.latest_comments(self._db, 5, since_90)
         return report
 
     async def export_rows(self) -> list[list[str]]:

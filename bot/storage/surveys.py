@@ -93,6 +93,15 @@ async def awaiting_comment(q: Reader, user_id: int, since: datetime) -> Survey |
     return _survey(row) if row else None
 
 
+async def abandoned(q: Reader, before: datetime) -> list[Survey]:
+    """Answered by a tap, but neither a comment nor "No comment" came within the window."""
+    rows = await q.fetch_all(
+        "SELECT * FROM surveys WHERE state = 'awaiting_comment' AND answered_at < ? ORDER BY answered_at",
+        (to_db(before),),
+    )
+    return [_survey(r) for r in rows]
+
+
 async def finish(db: Database, survey_id: int, comment: str | None) -> bool:
     """awaiting_comment → answered, with the comment if one was given."""
     async with db.transaction() as tx:
@@ -111,10 +120,11 @@ async def answered_between(q: Reader, kind: str, start: datetime, end: datetime)
     return [_survey(r) for r in rows]
 
 
-async def latest_comments(q: Reader, limit: int) -> list[Survey]:
+async def latest_comments(q: Reader, limit: int, since: datetime) -> list[Survey]:
     rows = await q.fetch_all(
-        "SELECT * FROM surveys WHERE comment IS NOT NULL AND comment != '' ORDER BY answered_at DESC LIMIT ?",
-        (limit,),
+        "SELECT * FROM surveys WHERE comment IS NOT NULL AND comment != '' AND answered_at >= ? "
+        "ORDER BY answered_at DESC LIMIT ?",
+        (to_db(since), limit),
     )
     return [_survey(r) for r in rows]
 

@@ -35,8 +35,13 @@ class TelegramNotifier:
         """Alerts to staff, each in their own language; a staff member who never opened the bot is skipped."""
         delivered = 0
         for staff_id in self._staff_ids:
-            language = await customer_store.get_language(self._db, staff_id)
-            tr = self._texts.translator(self._texts.resolve_language(language, None))
+            # As their replies are chosen (LocaleMiddleware): their /language, else Telegram's language.
+            staff = await customer_store.get(self._db, staff_id)
+            tr = self._texts.translator(
+                self._texts.resolve_language(
+                    staff.language if staff else None, staff.telegram_language if staff else None
+                )
+            )
             values = {
                 name: tr(value) if isinstance(value, TextKey) else value for name, value in args.items()
             }
@@ -62,7 +67,15 @@ class TelegramNotifier:
             self._texts.resolve_language(customer.language, customer.telegram_language)
         )
         values = {name: tr(value) if isinstance(value, TextKey) else value for name, value in args.items()}
-        text = tr(key, **values)
+        return await self._deliver(user_id, tr(key, **values), key)
+
+    async def send_text(self, user_id: int, html: str) -> bool:
+        customer = await customer_store.get(self._db, user_id)
+        if customer is None or not customer.reachable:
+            return False
+        return await self._deliver(user_id, html, "a rendered text")
+
+    async def _deliver(self, user_id: int, text: str, what: str) -> bool:
         for _attempt in range(3):
             try:
                 await self._bot.send_message(user_id, text)
@@ -76,7 +89,7 @@ class TelegramNotifier:
             except TelegramBadRequest as exc:
                 if "chat not found" in exc.message.lower():
                     await customer_store.mark_unreachable(self._db, user_id, self._clock.now())
-                log.warning("could not send %s to %s: %s", key, user_id, exc.message)
+                log.warning("could not send %s to %s: %s", what, user_id, exc.message)
                 return False
-        log.warning("gave up sending %s to %s after repeated flood waits", key, user_id)
+        log.warning("gave up sending %s to %s after repeated flood waits", what, user_id)
         return False

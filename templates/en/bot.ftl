@@ -233,7 +233,13 @@ survey-report-title = <b>Why customers left</b> (last 90 days)
 survey-report-reason = { $reason }: { $count } ({ $share }%)
 survey-report-no-reasons = No answers yet.
 survey-report-nps =
-    <b>NPS</b>: 30 days { $nps30 } ({ $answers30 } answers), 90 days { $nps90 } ({ $answers90 } answers)
+    <b>NPS</b>: 30 days { $nps30 } ({ $answers30 ->
+        [one] { $answers30 } answer
+       *[other] { $answers30 } answers
+    }), 90 days { $nps90 } ({ $answers90 ->
+        [one] { $answers90 } answer
+       *[other] { $answers90 } answers
+    })
     Trend against the 30 days before: { $trend }
 survey-report-comments = <b>Latest comments</b>
 survey-chart-caption = Survey results
@@ -293,7 +299,10 @@ verdict-no-clear-effect = no clear effect yet
 report-nudged = nudged
 report-held-out = held out
 report-chart-title = Bought within the window
-export-done = { $what }.csv: { $rows } rows
+export-done = { $what }.csv: { $rows ->
+    [one] { $rows } row
+   *[other] { $rows } rows
+}
 audit-empty = No staff actions yet.
 audit-title = <b>Last staff actions</b>
 audit-line = { $when } · { $staff } · { $action } { $detail }
