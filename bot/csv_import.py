@@ -35,12 +35,10 @@ Otherwise all purchases are recorded in one transaction, with the points they ea
 "import"): all of them or none. A purchase id imported before is skipped, so importing the same file
 again changes nothing. ``--dry-run`` checks the file and tells what would be imported, changing nothing.
 
-The parser (`parse_purchases_csv`) is a plain function returning (purchases, errors). Recording goes
-through a batch path (`import_purchases`) that applies the same rules as
-`LoyaltyService.record_purchases` — points by `LoyaltyService.points_for`, one purchase per purchase id,
-the customer found by card or phone or created, the first-purchase bonus — with a few set-based
-statements instead of a dozen queries per purchase. A batch in which a referral would be paid is
-handed to `LoyaltyService.record_purchases` itself.
+The parser (`parse_purchases_csv`) is a plain function returning (purchases, errors). Recording is
+`LoyaltyService.record_batch` (the rules of every purchase: points, the customer found by card or phone or
+created, the first-purchase bonus, referrals), and a dry run `LoyaltyService.preview_purchases`; this
+module holds no SQL and no loyalty rule of its own, only the file, the progress bars and the report.
 """
 
 from __future__ import annotations
@@ -48,26 +46,24 @@ from __future__ import annotations
 import asyncio
 import csv
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from babel.numbers import get_currency_precision
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
-from bot.clock import Clock, SystemClock, to_db
+from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.models import LedgerKind
-from bot.rules.earning import add_months, parse_amount
+from bot.rules.earning import parse_amount
 from bot.rules.identity import normalize_card_code, normalize_phone
-from bot.services.loyalty import LoyaltyError, LoyaltyService, PurchaseInput, PurchaseItem, PurchaseStatus
-from bot.storage import referrals
-from bot.storage.db import Database, Tx
+from bot.services.loyalty import LoyaltyError, LoyaltyService, PurchaseInput, PurchaseItem, PurchasesRefused
+from bot.storage.db import Database
 
 EXIT_OK = 0
 EXIT_BAD_FILE = 2
@@ -84,11 +80,7 @@ FUTURE_SLACK = timedelta(days=1)  # as LoyaltyService accepts: a till's clock ma
 NOON = time(12, 0)
 _ONE = Decimal(1)
 
-_CHUNK = 500  # bound parameters per IN (...) query: well under SQLite's limit
-_WRITE_CHUNK = 5000  # purchases written per round of executemany (and per step of the progress bar)
 _PROGRESS_EVERY = 2048  # rows between progress reports while parsing
-
-T = TypeVar("T")
 
 
 # -- parsing and validating ---------------------------------------------------------------------------
@@ -455,235 +447,24 @@ class ImportReport:
     points: int = 0  # earned by the new purchases
     bonus_points: int = 0  # first-purchase and referral bonuses
     dry_run: bool = False
-    path: str = "batch"  # "batch", or "service" when LoyaltyService.record_purchases recorded it
+    path: str = "batch"  # recorded as one batch by LoyaltyService.record_batch (the only path now)
 
 
-@dataclass
-class _Account:
-    id: int | None  # None: to be created
-    user_id: int | None
-    purchases_before: int
-    card: str | None = None
-    phone: str | None = None
-
-
-@dataclass
-class _Plan:
-    """The new purchases with their accounts, as LoyaltyService would resolve them, in file order."""
-
-    new: list[tuple[CsvPurchase, _Account, int]] = field(default_factory=list)  # and points earned
-    created: list[_Account] = field(default_factory=list)
-    first_purchase: set[str] = field(default_factory=set)  # purchase ids that are an account's first
-    referrals_due: int = 0  # first purchases that would pay a referral: LoyaltyService records those
-    errors: list[CsvError] = field(default_factory=list)
-    report: ImportReport = field(default_factory=ImportReport)
-
-
-class _Rejected(Exception):
-    def __init__(self, errors: list[CsvError]) -> None:
-        super().__init__(f"{len(errors)} errors")
-        self.errors = errors
-
-
-class _UseService(Exception):
-    """Leave the batch path's transaction untouched: LoyaltyService records this batch itself."""
-
-
-def _chunks(values: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _marks(count: int) -> str:
-    return ",".join("?" * count)
-
-
-async def _existing_purchase_ids(tx: Tx, ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(ids):
-        rows = await tx.fetch_all(
-            f"SELECT external_id FROM purchases WHERE external_id IN ({_marks(len(chunk))})", chunk
-        )
-        found.update(str(r[0]) for r in rows)
-    return found
-
-
-async def _known_accounts(tx: Tx, cards: Iterable[str], phones: Iterable[str]) -> list[_Account]:
-    """The shop's records holding any of these cards or phones, with their purchase counts."""
-    rows: dict[int, Any] = {}
-    for column, values in (("card_code", cards), ("phone", phones)):
-        for chunk in _chunks(sorted(set(values))):
-            for row in await tx.fetch_all(
-                f"SELECT id, user_id, card_code, phone FROM loyalty_accounts "
-                f"WHERE {column} IN ({_marks(len(chunk))})",
-                chunk,
-            ):
-                rows[int(row["id"])] = row
-    counts: dict[int, int] = {}
-    for chunk_ids in _chunks(sorted(rows)):
-        for r in await tx.fetch_all(
-            f"SELECT account_id, COUNT(*) FROM purchases WHERE account_id IN ({_marks(len(chunk_ids))}) "
-            "GROUP BY account_id",
-            chunk_ids,
-        ):
-            counts[int(r[0])] = int(r[1])
-    return [
-        _Account(account_id, r["user_id"], counts.get(account_id, 0), r["card_code"], r["phone"])
-        for account_id, r in rows.items()
-    ]
-
-
-async def _plan(tx: Tx, loyalty: LoyaltyService, config: Config, purchases: list[CsvPurchase]) -> _Plan:
-    """Which purchases are new and whose they are: LoyaltyService's rules, read in a few queries."""
-    plan = _Plan()
-    report = plan.report
-    report.purchases = len(purchases)
-    report.lines = sum(len(p.lines) for p in purchases)
-    report.amount_minor = sum(p.purchase.amount_minor for p in purchases)
-    existing = await _existing_purchase_ids(tx, [p.purchase.purchase_id for p in purchases])
-    new = [p for p in purchases if p.purchase.purchase_id not in existing]
-    report.duplicates = len(purchases) - len(new)
-    known = await _known_accounts(
-        tx,
-        (p.purchase.card for p in new if p.purchase.card),
-        (p.purchase.phone for p in new if p.purchase.phone),
-    )
-    by_card = {a.card: a for a in known if a.card}
-    by_phone = {a.phone: a for a in known if a.phone}
-    # Account by account as LoyaltyService._account_for does: the card's account, else the phone's, else
-    # a new one holding both; a purchase whose card and phone belong to different customers is refused.
-    for item in new:
-        card, phone = item.purchase.card, item.purchase.phone
-        card_account = by_card.get(card) if card else None
-        phone_account = by_phone.get(phone) if phone else None
-        if card_account and phone_account and card_account is not phone_account:
-            plan.errors.append(
-                CsvError(
-                    item.lines[0],
-                    f"card {_shown(card or '')} and phone {_shown(phone or '')} "
-                    "belong to different customers",
-                )
-            )
-            continue
-        account = card_account or phone_account
-        if account is None:
-            account = _Account(None, None, 0, card, phone)
-            plan.created.append(account)
-            if card:
-                by_card[card] = account
-            if phone:
-                by_phone[phone] = account
-        if account.purchases_before == 0:
-            plan.first_purchase.add(item.purchase.purchase_id)
-            if account.user_id is not None and await referrals.unrewarded_referrer(tx, account.user_id):
-                plan.referrals_due += 1
-        account.purchases_before += 1
-        plan.new.append((item, account, loyalty.points_for(item.purchase.amount_minor)))
-    report.new = len(plan.new)
-    report.new_customers = len(plan.created)
-    report.new_amount_minor = sum(p.purchase.amount_minor for p, _, _ in plan.new)
-    report.points = sum(earned for _, _, earned in plan.new)
-    # As LoyaltyService counts a purchase's bonus: first-purchase, and the invited side's referral bonus.
-    report.bonus_points = (
-        len(plan.first_purchase) * config.loyalty.first_purchase_bonus
-        + plan.referrals_due * config.loyalty.referral_bonus
-    )
-    return plan
-
-
-async def _write(
-    tx: Tx,
-    plan: _Plan,
-    config: Config,
-    now: datetime,
-    advance: Callable[[int], object],
-) -> None:
-    """The rows LoyaltyService._record_in would write for these purchases, in the same order."""
-    stamp = to_db(now)
-    currency = config.shop.currency
-    rules = config.loyalty
-    if plan.created:
-        before = int(await tx.fetch_value("SELECT COALESCE(MAX(id), 0) FROM loyalty_accounts"))
-        await tx.executemany(
-            "INSERT INTO loyalty_accounts (card_code, phone, name, user_id, linked_at, created_at) "
-            "VALUES (?, ?, NULL, NULL, NULL, ?)",
-            [(a.card, a.phone, stamp) for a in plan.created],
-        )
-        rows = await tx.fetch_all(
-            "SELECT id, card_code, phone FROM loyalty_accounts WHERE id > ? ORDER BY id", (before,)
-        )
-        made = {(r["card_code"], r["phone"]): int(r["id"]) for r in rows}
-        for account in plan.created:
-            account.id = made[(account.card, account.phone)]
-    bonus_expires = add_months(now, rules.points_expire_months)
-    for chunk in _chunks(plan.new, _WRITE_CHUNK):
-        before = int(await tx.fetch_value("SELECT COALESCE(MAX(id), 0) FROM purchases"))
-        await tx.executemany(
-            "INSERT INTO purchases (account_id, external_id, amount_minor, currency, at, created_at, source, "
-            "note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    account.id,
-                    p.purchase.purchase_id,
-                    p.purchase.amount_minor,
-                    currency,
-                    to_db(p.purchase.at),
-                    stamp,
-                    SOURCE,
-                    p.purchase.note,
-                )
-                for p, account, _ in chunk
-            ],
-        )
-        row_ids = {
-            str(r[1]): int(r[0])
-            for r in await tx.fetch_all("SELECT id, external_id FROM purchases WHERE id > ?", (before,))
-        }
-        await tx.executemany(
-            "INSERT INTO purchase_items (purchase_id, line, sku, name, qty, price_minor) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (row_ids[p.purchase.purchase_id], line, i.sku, i.name, str(i.qty), i.price_minor)
-                for p, _, _ in chunk
-                for line, i in enumerate(p.purchase.items, start=1)
-            ],
-        )
-        entries: list[tuple[object, ...]] = []
-        for p, account, earned in chunk:
-            purchase = p.purchase
-            if earned > 0:
-                expires = add_months(purchase.at, rules.points_expire_months)
-                entries.append(
-                    (
-                        account.id,
-                        LedgerKind.EARN.value,
-                        earned,
-                        "purchase",
-                        ACTOR,
-                        to_db(purchase.at),
-                        to_db(expires),
-                        f"purchase:{purchase.purchase_id}",
-                    )
-                )
-            if rules.first_purchase_bonus > 0 and purchase.purchase_id in plan.first_purchase:
-                entries.append(
-                    (
-                        account.id,
-                        LedgerKind.BONUS.value,
-                        rules.first_purchase_bonus,
-                        "first-purchase",
-                        "system",
-                        stamp,
-                        to_db(bonus_expires),
-                        f"first-purchase:{account.id}",
-                    )
-                )
-        await tx.executemany(
-            "INSERT INTO points_ledger (account_id, kind, points, reason, actor, at, expires_at, "
-            "external_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (external_id) DO NOTHING",
-            entries,
-        )
-        advance(len(chunk))
+def _refusals(refused: LoyaltyError, purchases: list[CsvPurchase]) -> list[CsvError]:
+    """The loyalty rules' refusals as errors on the lines of the purchases refused."""
+    if not isinstance(refused, PurchasesRefused):
+        return [CsvError(0, f"refused by the loyalty rules: {refused}")]
+    by_id = {p.purchase.purchase_id: p for p in purchases}
+    errors: list[CsvError] = []
+    for purchase_id, error in refused.refusals:
+        item = by_id[purchase_id]
+        if error.key == "error-card-phone-mismatch":
+            card, phone = item.purchase.card or "", item.purchase.phone or ""
+            message = f"card {_shown(card)} and phone {_shown(phone)} belong to different customers"
+        else:
+            message = f"refused by the loyalty rules: {error}"
+        errors.append(CsvError(item.lines[0], message))
+    return sorted(errors, key=lambda e: e.line)
 
 
 async def import_purchases(
@@ -699,40 +480,31 @@ async def import_purchases(
     """Record checked purchases all together in one transaction, or (dry run) only say what that would do.
 
     Errors (a card and a phone of different customers in the shop's records) mean nothing was recorded.
+    `db`, `config` and `clock` are the ones `loyalty` was made with: it records and keeps time itself.
     """
-    advance = progress or (lambda _n: None)
-    now = clock.now()
+    inputs = [p.purchase for p in purchases]
     try:
-        async with db.transaction() as tx:
-            plan = await _plan(tx, loyalty, config, purchases)
-            if plan.errors:
-                raise _Rejected(plan.errors)
-            if not dry_run:
-                if plan.referrals_due:
-                    raise _UseService()  # nothing written yet: the transaction is rolled back
-                await _write(tx, plan, config, now, advance)
-    except _Rejected as rejected:
-        return ImportReport(dry_run=dry_run), sorted(rejected.errors, key=lambda e: e.line)
-    except _UseService:
-        try:
-            results = await loyalty.record_purchases(
-                [p.purchase for p in purchases], actor=ACTOR, source=SOURCE
-            )
-        except LoyaltyError as exc:  # the shop's records changed since the check a moment ago
-            return ImportReport(), [CsvError(0, f"refused by the loyalty rules: {exc}")]
-        advance(len(purchases))
-        created = [r for r in results if r.status is PurchaseStatus.CREATED]
-        report = plan.report
-        report.path = "service"
-        report.new = len(created)
-        report.duplicates = len(results) - len(created)
-        report.points = sum(r.points_earned for r in created)
-        report.bonus_points = sum(r.bonus_points for r in created)
-        return report, []
-    if dry_run:
-        advance(len(purchases))
-    plan.report.dry_run = dry_run
-    return plan.report, []
+        if dry_run:
+            summary = await loyalty.preview_purchases(inputs)
+            if progress is not None:
+                progress(len(purchases))
+        else:
+            summary = await loyalty.record_batch(inputs, actor=ACTOR, source=SOURCE, progress=progress)
+    except LoyaltyError as refused:
+        return ImportReport(dry_run=dry_run), _refusals(refused, purchases)
+    report = ImportReport(
+        purchases=len(purchases),
+        lines=sum(len(p.lines) for p in purchases),
+        new=summary.new,
+        duplicates=summary.duplicates,
+        new_customers=summary.new_customers,
+        amount_minor=sum(p.amount_minor for p in inputs),
+        new_amount_minor=summary.new_amount_minor,
+        points=summary.points,
+        bonus_points=summary.bonus_points,
+        dry_run=dry_run,
+    )
+    return report, []
 
 
 # -- the command --------------------------------------------------------------------------------------

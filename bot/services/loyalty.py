@@ -9,8 +9,9 @@ from __future__ import annotations
 import calendar
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -80,6 +81,30 @@ class PurchaseResult:
     tier_after: Tier = Tier.NEW
     referrer_rewarded: int | None = None  # the inviter's user id, when this purchase paid the referral
     notices: list[tuple[int, str, dict[str, str | int]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What recording a batch of purchases did, or (a preview) would do."""
+
+    purchases: int = 0
+    new: int = 0
+    duplicates: int = 0  # recorded before, or earlier in the same batch
+    new_customers: int = 0  # shop records created for a card or phone seen the first time
+    new_amount_minor: int = 0
+    points: int = 0  # earned by the new purchases
+    bonus_points: int = 0  # first-purchase bonuses and the invited side's referral bonuses
+
+
+class PurchasesRefused(LoyaltyError):
+    """Purchases of a batch the rules refuse (a card and a phone of different customers, an unknown
+    record); nothing was recorded. The field and key are the first refusal's; `refusals` holds every
+    refused purchase id with its error, in the batch's order."""
+
+    def __init__(self, refusals: list[tuple[str, LoyaltyError]]) -> None:
+        first = refusals[0][1]
+        super().__init__(first.field, first.key, **first.args_for_text)
+        self.refusals = refusals
 
 
 @dataclass(frozen=True)
@@ -177,20 +202,57 @@ class LoyaltyService:
         """Record a purchase and its points once; the same purchase id again changes nothing."""
         self._check_purchase(purchase)
         now = self._clock.now()
-        async with self._db.transaction() as tx:
-            result = await self._record_in(tx, purchase, actor=actor, source=source, now=now)
+        try:
+            async with self._db.transaction() as tx:
+                batch = await self._record_in(tx, [purchase], actor=actor, source=source, now=now)
+        except PurchasesRefused as refused:
+            raise refused.refusals[0][1] from None
+        (result,) = batch.results()
         await self._send_notices(result)
         return result
 
     async def record_purchases(
         self, purchases: list[PurchaseInput], *, actor: str, source: str
     ) -> list[PurchaseResult]:
-        """All or nothing: one transaction for the whole batch (CSV import). No messages are sent."""
+        """All or nothing: one transaction for the whole batch (CSV import). No messages are sent.
+        Raises `PurchasesRefused`, naming every purchase the rules refuse, and records nothing."""
         for purchase in purchases:
             self._check_purchase(purchase)
         now = self._clock.now()
         async with self._db.transaction() as tx:
-            return [await self._record_in(tx, p, actor=actor, source=source, now=now) for p in purchases]
+            batch = await self._record_in(tx, purchases, actor=actor, source=source, now=now)
+        return batch.results()
+
+    async def record_batch(
+        self,
+        purchases: list[PurchaseInput],
+        *,
+        actor: str,
+        source: str,
+        progress: Callable[[int], object] | None = None,
+    ) -> BatchSummary:
+        """`record_purchases`, telling what it did rather than each purchase's result; `progress(n)` is
+        told of every n purchases written."""
+        for purchase in purchases:
+            self._check_purchase(purchase)
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            batch = await self._record_in(
+                tx, purchases, actor=actor, source=source, now=now, results=False, progress=progress
+            )
+        return batch.summary()
+
+    async def preview_purchases(self, purchases: list[PurchaseInput]) -> BatchSummary:
+        """What `record_batch` would do with these purchases now, changing nothing (a dry run); raises
+        as it would. Only the id of a record already stored can name a purchase's customer here: a record
+        the batch itself would create has no id yet."""
+        for purchase in purchases:
+            self._check_purchase(purchase)
+        now = self._clock.now()
+        async with self._db.transaction() as tx:  # a consistent view; nothing is written
+            batch = _PurchaseBatch(self, tx, now, actor="", source="", write=False)
+            await batch.run(purchases)
+        return batch.summary()
 
     def _check_purchase(self, purchase: PurchaseInput) -> None:
         if not purchase.purchase_id.strip() or len(purchase.purchase_id) > 100:
@@ -207,108 +269,49 @@ class LoyaltyService:
             raise LoyaltyError("customer", "error-customer-missing")
 
     async def _record_in(
-        self, tx: Tx, purchase: PurchaseInput, *, actor: str, source: str, now: datetime
-    ) -> PurchaseResult:
-        existing = await ledger.purchase_by_external_id(tx, purchase.purchase_id)
-        if existing is not None:
-            account = await accounts.get(tx, existing.account_id)
-            return PurchaseResult(
-                PurchaseStatus.DUPLICATE, existing.account_id, account.user_id if account else None
-            )
-        account = await self._account_for(tx, purchase, now)
-        count_before, spend_before = await ledger.activity_since(tx, account.id, now - TIER_WINDOW)
-        first_purchase = await ledger.purchase_count(tx, account.id) == 0
-        row_id = await ledger.insert_purchase(
-            tx,
-            account.id,
-            purchase.purchase_id,
-            purchase.amount_minor,
-            purchase.currency,
-            purchase.at,
-            now,
-            source=source,
-            note=purchase.note,
+        self,
+        tx: Tx,
+        purchases: list[PurchaseInput],
+        *,
+        actor: str,
+        source: str,
+        now: datetime,
+        results: bool = True,
+        progress: Callable[[int], object] | None = None,
+    ) -> _PurchaseBatch:
+        batch = _PurchaseBatch(
+            self, tx, now, actor=actor, source=source, write=True, results=results, progress=progress
         )
-        assert row_id is not None
-        if purchase.items:
-            await ledger.insert_items(
-                tx, row_id, [(i.sku, i.name, str(i.qty), i.price_minor) for i in purchase.items]
-            )
-        expires = add_months(purchase.at, self._rules.points_expire_months)
-        earned = self.points_for(purchase.amount_minor)
-        if earned > 0:
-            await ledger.insert_entry(
-                tx,
-                account.id,
-                LedgerKind.EARN,
-                earned,
-                reason="purchase",
-                actor=actor,
-                at=purchase.at,
-                expires_at=expires,
-                external_id=f"purchase:{purchase.purchase_id}",
-            )
-        notices: list[tuple[int, str, dict[str, str | int]]] = []
-        bonus = 0
-        if first_purchase and self._rules.first_purchase_bonus > 0:
-            bonus += self._rules.first_purchase_bonus
-            await ledger.insert_entry(
-                tx,
-                account.id,
-                LedgerKind.BONUS,
-                self._rules.first_purchase_bonus,
-                reason="first-purchase",
-                actor="system",
-                at=now,
-                expires_at=add_months(now, self._rules.points_expire_months),
-                external_id=f"first-purchase:{account.id}",
-            )
-        referrer = None
-        if first_purchase and account.user_id is not None:
-            referrer = await self._pay_referral(tx, account.user_id, now, notices)
-            if referrer is not None:
-                bonus += self._rules.referral_bonus
-        count_after, spend_after = await ledger.activity_since(tx, account.id, now - TIER_WINDOW)
-        tier_before = self._tier(count_before, spend_before)
-        tier_after = self._tier(count_after, spend_after)
-        if account.user_id is not None and _TIER_RANK[tier_after] > _TIER_RANK[tier_before]:
-            notices.append((account.user_id, "tier-up", {"tier": TextKey(f"tier-{tier_after.value}")}))
-        return PurchaseResult(
-            PurchaseStatus.CREATED,
-            account.id,
-            account.user_id,
-            earned,
-            bonus,
-            tier_before,
-            tier_after,
-            referrer,
-            notices,
+        await batch.run(purchases)
+        return batch
+
+    def _earn_entry(
+        self, account_id: int, purchase: PurchaseInput, points: int, actor: str
+    ) -> ledger.NewEntry:
+        """The points a purchase earns: dated at the purchase, expiring `points_expire_months` after it."""
+        return ledger.NewEntry(
+            account_id,
+            LedgerKind.EARN,
+            points,
+            reason="purchase",
+            actor=actor,
+            at=purchase.at,
+            expires_at=add_months(purchase.at, self._rules.points_expire_months),
+            external_id=f"purchase:{purchase.purchase_id}",
         )
 
-    async def _account_for(self, tx: Tx, purchase: PurchaseInput, now: datetime) -> LoyaltyAccount:
-        """The shop record the purchase belongs to; a new one for a card or phone seen the first time."""
-        if purchase.account_id is not None:
-            found = await accounts.get(tx, purchase.account_id)
-            if found is None:
-                raise LoyaltyError("customer", "error-customer-unknown")
-            return found
-        card = normalize_card_code(purchase.card) if purchase.card else None
-        if purchase.card and card is None:
-            raise LoyaltyError("customer.card", "error-card")
-        phone = normalize_phone(purchase.phone, self._config.shop.phone_region) if purchase.phone else None
-        if purchase.phone and phone is None:
-            raise LoyaltyError("customer.phone", "error-phone")
-        by_card = await accounts.by_card(tx, card) if card else None
-        by_phone = await accounts.by_phone(tx, phone) if phone else None
-        if by_card and by_phone and by_card.id != by_phone.id:
-            raise LoyaltyError("customer", "error-card-phone-mismatch")
-        found = by_card or by_phone
-        if found is not None:
-            return found
-        account_id = await accounts.insert(tx, now, card_code=card, phone=phone)
-        created = await accounts.get(tx, account_id)
-        assert created is not None
-        return created
+    def _first_purchase_entry(self, account_id: int, now: datetime) -> ledger.NewEntry:
+        """A record's first-purchase bonus (once per record: keyed by it), dated and expiring from now."""
+        return ledger.NewEntry(
+            account_id,
+            LedgerKind.BONUS,
+            self._rules.first_purchase_bonus,
+            reason="first-purchase",
+            actor="system",
+            at=now,
+            expires_at=add_months(now, self._rules.points_expire_months),
+            external_id=f"first-purchase:{account_id}",
+        )
 
     async def _pay_referral(
         self,
@@ -544,3 +547,326 @@ async def _is_upstream(q: Reader, candidate: int, start: int) -> bool:
         seen.add(current)
         current = await referrals.referrer_of(q, current)
     return False
+
+
+# -- recording purchases: the rules, applied to a batch in memory ----------------------------------------
+
+_WRITE_ROUND = 5000  # purchases written per round of executemany (and per call of `progress`)
+_Notices = list[tuple[int, str, dict[str, str | int]]]
+
+
+@dataclass(eq=False, slots=True)
+class _Customer:
+    """A shop record as a batch sees it: as stored, plus the batch's purchases so far."""
+
+    id: int | None  # None: created by the batch and not written yet
+    user_id: int | None
+    card: str | None
+    phone: str | None
+    purchases: int = 0  # all of them
+    recent: int = 0  # those in the tier window
+    recent_spend_minor: int = 0
+
+
+@dataclass(slots=True)
+class _Decision:
+    """One purchase of a batch: new, with what it earns, or a duplicate of one recorded before."""
+
+    purchase: PurchaseInput
+    owner: _Customer
+    new: bool
+    earned: int = 0
+    first_purchase_bonus: int = 0
+    bonus: int = 0  # the first-purchase bonus and the invited side's referral bonus
+    tier_before: Tier = Tier.NEW
+    tier_after: Tier = Tier.NEW
+    referrer: int | None = None
+    notices: _Notices | None = None  # made when there is one
+
+    def result(self) -> PurchaseResult:
+        assert self.owner.id is not None, "written"
+        if not self.new:
+            return PurchaseResult(PurchaseStatus.DUPLICATE, self.owner.id, self.owner.user_id)
+        return PurchaseResult(
+            PurchaseStatus.CREATED,
+            self.owner.id,
+            self.owner.user_id,
+            self.earned,
+            self.bonus,
+            self.tier_before,
+            self.tier_after,
+            self.referrer,
+            self.notices if self.notices is not None else [],
+        )
+
+
+class _PurchaseBatch:
+    """Purchases recorded in order by LoyaltyService's rules, one purchase or a hundred thousand.
+
+    The rules: a purchase id counts once; the record is the one given, else the card's, else the phone's
+    (a card and a phone of different records are refused), else a new record holding both; the purchase
+    earns `points_for` its amount; a record's first purchase earns the first-purchase bonus and pays the
+    referral of a linked customer invited by a friend; the tier is counted before and after. What the
+    rules read is fetched first in a few grouped queries and then kept up to date in memory; rows are
+    written in rounds of executemany, in the order recording the purchases one at a time would write
+    them (ids included). A referral is paid by `LoyaltyService._pay_referral`, after writing what comes
+    before it. With `write=False` the batch only decides (a preview) and writes nothing.
+    """
+
+    def __init__(
+        self,
+        service: LoyaltyService,
+        tx: Tx,
+        now: datetime,
+        *,
+        actor: str,
+        source: str,
+        write: bool,
+        results: bool = False,
+        progress: Callable[[int], object] | None = None,
+    ) -> None:
+        self._service = service
+        self._rules = service._rules
+        self._region = service._config.shop.phone_region
+        self._tx = tx
+        self._now = now
+        self._actor = actor
+        self._source = source
+        self._write = write
+        self._progress = progress
+        self._window_start = now - TIER_WINDOW
+        # The database keeps times to the second (`to_db`) and counts a purchase in the window when
+        # `at >= since` on those; against a whole-second `since` that is the same as comparing the moments.
+        self._window_start_second = self._window_start.astimezone(UTC).replace(microsecond=0)
+        self._by_id: dict[int, _Customer] = {}
+        self._by_card: dict[str, _Customer] = {}
+        self._by_phone: dict[str, _Customer] = {}
+        self._recorded_before: dict[str, int] = {}  # purchase id → account id
+        self._recorded: dict[str, _Customer] = {}  # purchase ids this batch records
+        self._cards: dict[str, str | None] = {}
+        self._phones: dict[str, str | None] = {}
+        self._pending: list[_Decision] = []  # decided, not written yet
+        self._pending_created: list[_Customer] = []
+        self._decided: list[_Decision] | None = [] if results else None  # all of them, for `results`
+        self._refusals: list[tuple[str, LoyaltyError]] = []
+        # What is decided so far, for the summary.
+        self._purchases = self._new = self._new_customers = self._new_amount_minor = 0
+        self._points = self._bonus_points = 0
+        self._seen = self._reported = 0  # purchases looked at, and told to `progress`
+
+    async def run(self, purchases: list[PurchaseInput]) -> None:
+        await self._load(purchases)
+        for purchase in purchases:
+            await self._add(purchase)
+        await self._flush()
+        if self._refusals:
+            raise PurchasesRefused(self._refusals)
+
+    def results(self) -> list[PurchaseResult]:
+        assert self._decided is not None, "made with results=True"
+        return [decision.result() for decision in self._decided]
+
+    def summary(self) -> BatchSummary:
+        return BatchSummary(
+            purchases=self._purchases,
+            new=self._new,
+            duplicates=self._purchases - self._new,
+            new_customers=self._new_customers,
+            new_amount_minor=self._new_amount_minor,
+            points=self._points,
+            bonus_points=self._bonus_points,
+        )
+
+    @property
+    def _writing(self) -> bool:
+        return self._write and not self._refusals  # after a refusal nothing will be kept anyway
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    async def _load(self, purchases: list[PurchaseInput]) -> None:
+        """The purchase ids recorded before, and the records the batch's cards, phones and ids name."""
+        tx = self._tx
+        self._recorded_before = await ledger.purchase_accounts(tx, {p.purchase_id for p in purchases})
+        fresh = [p for p in purchases if p.purchase_id not in self._recorded_before]
+        ids = {p.account_id for p in fresh if p.account_id is not None}
+        ids.update(self._recorded_before.values())
+        by_customer = [p for p in fresh if p.account_id is None]
+        cards = {code for p in by_customer if p.card and (code := self._card(p.card))}
+        phones = {phone for p in by_customer if p.phone and (phone := self._phone(p.phone))}
+        found = await accounts.by_ids(tx, ids) if ids else {}
+        for account in (await accounts.by_cards(tx, cards)).values() if cards else ():
+            found[account.id] = account
+        for account in (await accounts.by_phones(tx, phones)).values() if phones else ():
+            found[account.id] = account
+        activity = await ledger.purchase_activity(tx, found, self._window_start) if found else {}
+        for account in found.values():
+            self._known(account, activity.get(account.id))
+
+    def _known(self, account: LoyaltyAccount, activity: ledger.PurchaseActivity | None) -> _Customer:
+        counts = activity or ledger.PurchaseActivity(0, 0, 0)
+        customer = _Customer(account.id, account.user_id, account.card_code, account.phone, *counts)
+        self._by_id[account.id] = customer
+        if customer.card:
+            self._by_card[customer.card] = customer
+        if customer.phone:
+            self._by_phone[customer.phone] = customer
+        return customer
+
+    def _card(self, text: str) -> str | None:
+        if text not in self._cards:
+            self._cards[text] = normalize_card_code(text)
+        return self._cards[text]
+
+    def _phone(self, text: str) -> str | None:
+        if text not in self._phones:
+            self._phones[text] = normalize_phone(text, self._region)
+        return self._phones[text]
+
+    # -- deciding -----------------------------------------------------------------------------------
+
+    async def _add(self, purchase: PurchaseInput) -> None:
+        self._seen += 1
+        owner = self._recorded.get(purchase.purchase_id)
+        if owner is None and (account_id := self._recorded_before.get(purchase.purchase_id)) is not None:
+            owner = self._by_id.get(account_id) or _Customer(account_id, None, None, None)
+        if owner is not None:
+            self._decide(_Decision(purchase, owner, new=False))
+        else:
+            try:
+                owner = await self._owner(purchase)
+            except LoyaltyError as refused:
+                self._refusals.append((purchase.purchase_id, refused))
+                return
+            await self._record(purchase, owner)
+        if len(self._pending) >= _WRITE_ROUND:
+            await self._flush()
+
+    async def _owner(self, purchase: PurchaseInput) -> _Customer:
+        """The shop record the purchase belongs to; a new one for a card or phone seen the first time."""
+        if purchase.account_id is not None:
+            found = self._by_id.get(purchase.account_id) or await self._fetch(purchase.account_id)
+            if found is None:
+                raise LoyaltyError("customer", "error-customer-unknown")
+            return found
+        card = self._card(purchase.card) if purchase.card else None
+        if purchase.card and card is None:
+            raise LoyaltyError("customer.card", "error-card")
+        phone = self._phone(purchase.phone) if purchase.phone else None
+        if purchase.phone and phone is None:
+            raise LoyaltyError("customer.phone", "error-phone")
+        by_card = self._by_card.get(card) if card else None
+        by_phone = self._by_phone.get(phone) if phone else None
+        if by_card is not None and by_phone is not None and by_card is not by_phone:
+            raise LoyaltyError("customer", "error-card-phone-mismatch")
+        found = by_card or by_phone
+        if found is None:
+            found = _Customer(None, None, card, phone)
+            self._pending_created.append(found)
+            self._new_customers += 1
+            if card:
+                self._by_card[card] = found
+            if phone:
+                self._by_phone[phone] = found
+        return found
+
+    async def _fetch(self, account_id: int) -> _Customer | None:
+        """A record the batch did not load: one it created, or a referrer's made by a referral it paid."""
+        await self._flush()  # the records created so far get their ids
+        found = self._by_id.get(account_id)
+        if found is None and (account := await accounts.get(self._tx, account_id)) is not None:
+            activity = await ledger.purchase_activity(self._tx, [account_id], self._window_start)
+            found = self._known(account, activity.get(account_id))
+        return found
+
+    async def _record(self, purchase: PurchaseInput, owner: _Customer) -> None:
+        service = self._service
+        decision = _Decision(
+            purchase,
+            owner,
+            new=True,
+            earned=service.points_for(purchase.amount_minor),
+            tier_before=service._tier(owner.recent, owner.recent_spend_minor),
+        )
+        first_purchase = owner.purchases == 0
+        if first_purchase and self._rules.first_purchase_bonus > 0:
+            decision.first_purchase_bonus = self._rules.first_purchase_bonus
+        owner.purchases += 1
+        if purchase.at >= self._window_start_second:
+            owner.recent += 1
+            owner.recent_spend_minor += purchase.amount_minor
+        self._recorded[purchase.purchase_id] = owner
+        self._decide(decision)  # before a referral is paid: it writes what is decided first
+        decision.bonus = decision.first_purchase_bonus
+        if first_purchase and owner.user_id is not None:
+            decision.notices = []
+            decision.referrer = await self._referral(owner.user_id, decision.notices)
+            if decision.referrer is not None:
+                decision.bonus += self._rules.referral_bonus
+        self._new += 1
+        self._new_amount_minor += purchase.amount_minor
+        self._points += decision.earned
+        self._bonus_points += decision.bonus
+        decision.tier_after = service._tier(owner.recent, owner.recent_spend_minor)
+        if owner.user_id is not None and _TIER_RANK[decision.tier_after] > _TIER_RANK[decision.tier_before]:
+            decision.notices = decision.notices or []
+            decision.notices.append(
+                (owner.user_id, "tier-up", {"tier": TextKey(f"tier-{decision.tier_after.value}")})
+            )
+
+    def _decide(self, decision: _Decision) -> None:
+        self._pending.append(decision)
+        if self._decided is not None:
+            self._decided.append(decision)
+        self._purchases += 1
+
+    async def _referral(self, invited_user_id: int, notices: _Notices) -> int | None:
+        """Pay the referral of a linked customer's first purchase (a preview only looks); the inviter."""
+        if not self._writing:
+            return await referrals.unrewarded_referrer(self._tx, invited_user_id)
+        await self._flush()  # this purchase's own rows come first, as one at a time
+        return await self._service._pay_referral(self._tx, invited_user_id, self._now, notices)
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        """Write the records and purchases decided since the last round."""
+        pending, self._pending = self._pending, []
+        created, self._pending_created = self._pending_created, []
+        if self._writing:
+            await self._write_round(pending, created)
+        if self._progress is not None and self._seen > self._reported:
+            self._progress(self._seen - self._reported)
+            self._reported = self._seen
+
+    async def _write_round(self, decisions: list[_Decision], created: list[_Customer]) -> None:
+        if created:
+            ids = await accounts.insert_many(self._tx, self._now, [(c.card, c.phone) for c in created])
+            for customer, new_id in zip(created, ids, strict=True):
+                customer.id = new_id
+                self._by_id[new_id] = customer
+        new = [d for d in decisions if d.new]
+        if not new:
+            return
+        rows: list[ledger.NewPurchase] = []
+        entries: list[ledger.NewEntry] = []
+        for decision in new:
+            purchase, account_id = decision.purchase, decision.owner.id
+            assert account_id is not None
+            rows.append(
+                ledger.NewPurchase(
+                    account_id,
+                    purchase.purchase_id,
+                    purchase.amount_minor,
+                    purchase.currency,
+                    purchase.at,
+                    purchase.note,
+                    purchase.items,
+                )
+            )
+            if decision.earned > 0:
+                entries.append(self._service._earn_entry(account_id, purchase, decision.earned, self._actor))
+            if decision.first_purchase_bonus:
+                entries.append(self._service._first_purchase_entry(account_id, self._now))
+        await ledger.insert_purchases(self._tx, rows, self._now, source=self._source)
+        if entries:
+            await ledger.insert_entries(self._tx, entries)

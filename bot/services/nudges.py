@@ -119,12 +119,12 @@ class NudgePlanner:
             after = rows[-1].user_id
             report.customers += len(rows)
             with_history = [r.account_id for r in rows if r.account_id is not None and r.purchases >= 3]
-            rhythm = (
-                await planning.purchase_times(self._db, with_history) if "late_by_rhythm" in triggers else {}
-            )
-            products = (
-                await planning.product_purchase_times(self._db, with_history) if "restock" in triggers else {}
-            )
+            rhythm: dict[int, list[datetime]] = {}
+            products: dict[int, dict[str, list[datetime]]] = {}
+            if "late_by_rhythm" in triggers or "restock" in triggers:
+                times, by_sku = await planning.purchase_history(self._db, with_history)
+                rhythm = times if "late_by_rhythm" in triggers else {}
+                products = by_sku if "restock" in triggers else {}
             past: dict[int, list[PastMessage]] = defaultdict(list)
             for h in await outbox_store.history_for_users(
                 self._db, rows[0].user_id, rows[-1].user_id, now - HISTORY_WINDOW
@@ -356,6 +356,8 @@ class NudgeDelivery:
 
     async def deliver(self, row: OutboxRow) -> str:
         """One row: wait for its turn, check again, render, mark sending, send, settle."""
+        if await self.paused():
+            return "paused"  # not even waiting for a turn: the rest of a paused batch drains at once
         # The turn comes first, so that consent, pause and caps are read right before the send.
         slot = await self._pace(row.user_id)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from bot.clock import from_db, to_db
@@ -111,3 +113,61 @@ async def insert(
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
+
+
+# -- batches (CSV import): grouped reads and executemany writes ---------------------------------------
+
+
+def _json_list(values: Iterable[str | int]) -> str:
+    """One parameter for `IN (SELECT value FROM json_each(?))`: any number of values in one statement."""
+    return json.dumps(list(values))
+
+
+async def by_ids(db: Reader, account_ids: Iterable[int]) -> dict[int, LoyaltyAccount]:
+    """The records with these ids, by id; ids of no record are left out."""
+    rows = await db.fetch_all(
+        "SELECT * FROM loyalty_accounts WHERE id IN (SELECT value FROM json_each(?))",
+        (_json_list(account_ids),),
+    )
+    return {int(r["id"]): _account(r) for r in rows}
+
+
+async def by_cards(db: Reader, card_codes: Iterable[str]) -> dict[str, LoyaltyAccount]:
+    """The records holding these card codes, by code; codes on no record are left out."""
+    rows = await db.fetch_all(
+        "SELECT * FROM loyalty_accounts WHERE card_code IN (SELECT value FROM json_each(?))",
+        (_json_list(card_codes),),
+    )
+    return {str(r["card_code"]): _account(r) for r in rows}
+
+
+async def by_phones(db: Reader, phones: Iterable[str]) -> dict[str, LoyaltyAccount]:
+    """The records holding these phones, by phone; phones on no record are left out."""
+    rows = await db.fetch_all(
+        "SELECT * FROM loyalty_accounts WHERE phone IN (SELECT value FROM json_each(?))",
+        (_json_list(phones),),
+    )
+    return {str(r["phone"]): _account(r) for r in rows}
+
+
+async def insert_many(tx: Tx, now: datetime, records: Sequence[tuple[str | None, str | None]]) -> list[int]:
+    """New unlinked records, one per (card code, phone), each holding a card or a phone no record holds
+    yet; their ids, in order."""
+    stamp = to_db(now)
+    await tx.executemany(
+        "INSERT INTO loyalty_accounts (card_code, phone, name, user_id, linked_at, created_at) "
+        "VALUES (?, ?, NULL, NULL, NULL, ?)",
+        [(card, phone, stamp) for card, phone in records],
+    )
+    # Each new record is found again by its card, or by its phone when it has no card: both are unique.
+    card_codes = [card for card, _ in records if card]
+    cards = await by_cards(tx, card_codes) if card_codes else {}
+    phones_only = [phone for card, phone in records if phone and not card]
+    phones = await by_phones(tx, phones_only) if phones_only else {}
+    ids: list[int] = []
+    for card, phone in records:
+        found = cards[card] if card else phones[phone] if phone else None
+        if found is None:
+            raise ValueError("a new record needs a card code or a phone")
+        ids.append(found.id)
+    return ids

@@ -106,9 +106,14 @@ class Database:
     async def open(cls, path: Path, busy_timeout_ms: int = 5000) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path, busy_timeout_ms)
-        # WAL lets the reader see committed data while a write is under way; it is a property of the file.
-        await _pragma(writer, "journal_mode=WAL")
-        reader = await _connect(path, busy_timeout_ms)
+        try:
+            # WAL lets the reader see committed data while a write is under way; a property of the file.
+            await _pragma(writer, "journal_mode=WAL")
+            reader = await _connect(path, busy_timeout_ms)
+        except BaseException:
+            # An open connection's thread would keep the process from exiting (e.g. not a database).
+            await writer.close()
+            raise
         return cls(path, writer, reader)
 
     async def close(self) -> None:
@@ -200,10 +205,14 @@ async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
     # isolation_level=None: transactions are begun explicitly, never implicitly by the driver.
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    await _pragma(conn, f"busy_timeout={int(busy_timeout_ms)}")
-    await _pragma(conn, "foreign_keys=ON")
-    # FULL: a commit is on disk before it returns, so a recorded consent survives a power cut.
-    await _pragma(conn, "synchronous=FULL")
+    try:
+        await _pragma(conn, f"busy_timeout={int(busy_timeout_ms)}")
+        await _pragma(conn, "foreign_keys=ON")
+        # FULL: a commit is on disk before it returns, so a recorded consent survives a power cut.
+        await _pragma(conn, "synchronous=FULL")
+    except BaseException:
+        await conn.close()
+        raise
     return conn
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple, Protocol
 
 from bot.clock import from_db, to_db
 from bot.models import LedgerEntry, LedgerKind, Purchase
@@ -235,3 +239,137 @@ async def purchases(q: Reader, account_id: int) -> list[Purchase]:
 async def first_purchase_at(q: Reader, account_id: int) -> datetime | None:
     value = await q.fetch_value("SELECT MIN(at) FROM purchases WHERE account_id = ?", (account_id,))
     return from_db(value) if value else None
+
+
+# -- batches (CSV import): grouped reads and executemany writes ---------------------------------------
+
+
+class NewEntry(NamedTuple):
+    """A ledger entry to write (`insert_entries`)."""
+
+    account_id: int
+    kind: LedgerKind
+    points: int
+    reason: str
+    actor: str
+    at: datetime
+    expires_at: datetime | None
+    external_id: str | None
+
+
+class PurchaseLine(Protocol):
+    """A line of a purchase's receipt, as `insert_purchases` reads it."""
+
+    @property
+    def sku(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def qty(self) -> Decimal: ...
+
+    @property
+    def price_minor(self) -> int: ...
+
+
+class NewPurchase(NamedTuple):
+    """A purchase to write (`insert_purchases`), with its receipt's lines."""
+
+    account_id: int
+    external_id: str
+    amount_minor: int
+    currency: str
+    at: datetime
+    note: str | None
+    items: Sequence[PurchaseLine] = ()
+
+
+class PurchaseActivity(NamedTuple):
+    """An account's purchases: how many in all, and how many and for how much since a moment."""
+
+    purchases: int
+    purchases_since: int
+    spend_since_minor: int
+
+
+def _json_list(values: Iterable[str | int]) -> str:
+    """One parameter for `IN (SELECT value FROM json_each(?))`: any number of values in one statement."""
+    return json.dumps(list(values))
+
+
+async def insert_entries(tx: Tx, entries: Sequence[NewEntry]) -> None:
+    """Add entries in order; one whose `external_id` was recorded before is left out, as in `insert_entry`."""
+    await tx.executemany(
+        "INSERT INTO points_ledger (account_id, kind, points, reason, actor, at, expires_at, external_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (external_id) DO NOTHING",
+        [
+            (
+                e.account_id,
+                e.kind.value,
+                e.points,
+                e.reason,
+                e.actor,
+                to_db(e.at),
+                to_db(e.expires_at) if e.expires_at else None,
+                e.external_id,
+            )
+            for e in entries
+        ],
+    )
+
+
+async def insert_purchases(tx: Tx, purchases: Sequence[NewPurchase], now: datetime, *, source: str) -> None:
+    """Add purchases none of which was recorded before (a repeated id is an error), with their lines."""
+    stamp = to_db(now)
+    await tx.executemany(
+        "INSERT INTO purchases (account_id, external_id, amount_minor, currency, at, created_at, source, "
+        "note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (p.account_id, p.external_id, p.amount_minor, p.currency, to_db(p.at), stamp, source, p.note)
+            for p in purchases
+        ],
+    )
+    with_lines = [p for p in purchases if p.items]
+    if not with_lines:
+        return
+    rows = await tx.fetch_all(
+        "SELECT external_id, id FROM purchases WHERE external_id IN (SELECT value FROM json_each(?))",
+        (_json_list(p.external_id for p in with_lines),),
+    )
+    row_ids = {str(r[0]): int(r[1]) for r in rows}
+    await tx.executemany(
+        "INSERT INTO purchase_items (purchase_id, line, sku, name, qty, price_minor) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (row_ids[p.external_id], line, item.sku, item.name, str(item.qty), item.price_minor)
+            for p in with_lines
+            for line, item in enumerate(p.items, start=1)
+        ],
+    )
+
+
+async def purchase_accounts(q: Reader, external_ids: Iterable[str]) -> dict[str, int]:
+    """The account of each of these purchase ids that was recorded before; the others are left out."""
+    rows = await q.fetch_all(
+        "SELECT external_id, account_id FROM purchases WHERE external_id IN (SELECT value FROM json_each(?))",
+        (_json_list(external_ids),),
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+async def purchase_activity(
+    q: Reader, account_ids: Iterable[int], since: datetime
+) -> dict[int, PurchaseActivity]:
+    """`PurchaseActivity` of each of these accounts (`purchase_count` and `activity_since` at once);
+    accounts without purchases are left out."""
+    mark = to_db(since)
+    rows = await q.fetch_all(
+        """
+        SELECT account_id, COUNT(*), COALESCE(SUM(at >= ?), 0),
+               COALESCE(SUM(CASE WHEN at >= ? THEN amount_minor ELSE 0 END), 0)
+        FROM purchases WHERE account_id IN (SELECT value FROM json_each(?)) GROUP BY account_id
+        """,
+        (mark, mark, _json_list(account_ids)),
+    )
+    return {int(r[0]): PurchaseActivity(int(r[1]), int(r[2]), int(r[3])) for r in rows}

@@ -71,7 +71,7 @@ class AuditMiddleware(BaseMiddleware):
         if user is not None:
             if isinstance(event, Message):
                 text = event.text or ""
-                action, _, detail = text.partition(" ")
+                action, _, detail = text.partition(" ") if text.startswith("/") else ("(text)", "", text)
             elif isinstance(event, CallbackQuery):
                 action, _, detail = (event.data or "").partition(":")
             else:
