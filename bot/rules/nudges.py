@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -222,3 +222,113 @@ def _birthday(facts: CustomerFacts, now: datetime) -> tuple[str, datetime] | Non
         return None
     start_of_day = datetime.combine(today, datetime.min.time(), tzinfo=facts.zone)
     return (str(today.year), start_of_day)
+
+
+# -- who can be due at all: the planner's prefilter --------------------------------------------------------
+
+
+class Fact(StrEnum):
+    """A stored fact about a customer that a rule's trigger fires from."""
+
+    CONSENT_AT = "consent_at"
+    FIRST_PURCHASE_AT = "first_purchase_at"
+    LAST_PURCHASE_AT = "last_purchase_at"
+    LATE_SINCE = "late_since"  # last purchase + late_multiple × median gap
+    RESTOCK_DUE_AT = "restock_due_at"
+    BIRTHDAY = "birthday"  # MM-DD
+    POINTS_EXPIRING = "points_expiring"  # earned points that expire within (start, end]
+
+
+@dataclass(frozen=True)
+class DueWindow:
+    """A necessary condition for `rule`'s first step to be due now: `fact` lies within [start, end]
+    (either end open when None), or the birthday is one of `days`. The planner asks the database only for
+    customers inside some window (or in the middle of a rule's steps), then decides for each of them
+    with `plan_customer`; a window may let in customers with nothing due, never leave out one who is due.
+    """
+
+    rule: str
+    fact: Fact
+    start: datetime | None = None
+    end: datetime | None = None
+    days: tuple[str, ...] = ()
+    # late_by_rhythm and win-backs: only customers who did not say they moved or no longer need us.
+    win_back: bool = False
+    # late_by_rhythm: at least this many purchases, the last one after `last_purchase_after`.
+    min_purchases: int = 0
+    last_purchase_after: datetime | None = None
+    late_multiple: float = 0.0
+    # A rule with several steps: customers whose last step so far was sent before this moment (one
+    # shortest delay ago) and has a next step may be due that step, inside the window or not.
+    next_step_sent_before: datetime | None = None
+
+
+def due_windows(config: NudgesConfig, now: datetime) -> list[DueWindow]:
+    """One window per enabled rule whose trigger can fire at `now` (see `_trigger` and `_candidates`)."""
+    windows: list[DueWindow] = []
+    fresh = now - STALE_AFTER
+    segments = config.segments
+    for rule in config.rules:
+        if not rule.enabled:
+            continue
+        days = timedelta(days=rule.days)
+        found: list[DueWindow] = []
+        match rule.trigger:
+            case "opted_in":
+                found.append(DueWindow(rule.name, Fact.CONSENT_AT, fresh, now))
+            case "days_after_first_purchase":
+                found.append(DueWindow(rule.name, Fact.FIRST_PURCHASE_AT, fresh - days, now - days))
+            case "days_after_purchase":
+                found.append(DueWindow(rule.name, Fact.LAST_PURCHASE_AT, fresh - days, now - days))
+            case "segment_entered":
+                # Entered when idle for the segment's days, still in it while idle for less than the next
+                # segment's; not stale however long ago they entered.
+                bounds = {
+                    "at_risk": (segments.lapsed_days, segments.at_risk_days),
+                    "lapsed": (segments.lost_days, segments.lapsed_days),
+                    "lost": (None, segments.lost_days),
+                }.get(rule.segment or "")
+                if bounds is None:
+                    continue  # new and active are not entered by idling: the trigger never fires
+                upto, since = bounds
+                start = None if upto is None else now - timedelta(days=upto)
+                found.append(
+                    DueWindow(
+                        rule.name, Fact.LAST_PURCHASE_AT, start, now - timedelta(days=since), win_back=True
+                    )
+                )
+            case "late_by_rhythm":
+                found.append(
+                    DueWindow(
+                        rule.name,
+                        Fact.LATE_SINCE,
+                        fresh,
+                        now,
+                        win_back=True,
+                        min_purchases=segments.late_min_purchases,
+                        last_purchase_after=now - timedelta(days=segments.lapsed_days),
+                        late_multiple=float(segments.late_multiple),
+                    )
+                )
+            case "birthday":
+                found.append(DueWindow(rule.name, Fact.BIRTHDAY, days=_birthdays_around(now)))
+            case "points_expiring":
+                found.append(DueWindow(rule.name, Fact.POINTS_EXPIRING, now, now + days))
+            case "restock":
+                found.append(DueWindow(rule.name, Fact.RESTOCK_DUE_AT, fresh, now))
+        if len(rule.steps) > 1:
+            shortest = min(step.delay_days for step in rule.steps[1:])
+            found = [replace(w, next_step_sent_before=now - timedelta(days=shortest)) for w in found]
+        windows += found
+    return windows
+
+
+def _birthdays_around(now: datetime) -> tuple[str, ...]:
+    """Every MM-DD that is today somewhere on Earth (UTC−12 … UTC+14), and 29 February kept on the 28th."""
+    days: list[str] = []
+    for offset in (-1, 0, 1):
+        day = (now + timedelta(days=offset)).date()
+        days.append(day.strftime("%m-%d"))
+        if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
+            days.append("02-29")
+    return tuple(sorted(set(days)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -72,13 +73,21 @@ def late_since(purchase_times: Sequence[datetime], rules: SegmentsConfig) -> dat
 
     A weekly buyer is late after `late_multiple` weeks, not after the shop-wide month.
     """
-    if len(purchase_times) < rules.late_min_purchases:
+    if not purchase_times:
         return None
-    gap = median_gap_days(purchase_times)
-    if gap is None or gap <= 0:
+    return late_since_from(max(purchase_times), len(purchase_times), median_gap_days(purchase_times), rules)
+
+
+def late_since_from(
+    last_purchase_at: datetime | None, purchases: int, median_gap: float | None, rules: SegmentsConfig
+) -> datetime | None:
+    """`late_since` from a purchase summary (the planner reads summaries, not every purchase)."""
+    if last_purchase_at is None or median_gap is None or median_gap <= 0:
         return None
-    allowed = Decimal(str(gap)) * rules.late_multiple
-    return max(purchase_times) + timedelta(days=float(allowed))
+    if purchases < rules.late_min_purchases:
+        return None
+    allowed = Decimal(str(median_gap)) * rules.late_multiple
+    return last_purchase_at + timedelta(days=float(allowed))
 
 
 def restock_due(
@@ -98,3 +107,26 @@ def restock_due(
         if best is None or due < best[1]:
             best = (sku, due)
     return best
+
+
+@dataclass(frozen=True)
+class PurchaseSummary:
+    """What planning needs of one customer record's purchases, computed once per change of them."""
+
+    purchases: int
+    first_at: datetime | None
+    last_at: datetime | None
+    median_gap_days: float | None
+    restock: tuple[str, datetime] | None  # the regularly bought product due first, and when
+
+
+def summarise_purchases(
+    purchase_times: Sequence[datetime], times_by_sku: dict[str, list[datetime]]
+) -> PurchaseSummary:
+    return PurchaseSummary(
+        purchases=len(purchase_times),
+        first_at=min(purchase_times, default=None),
+        last_at=max(purchase_times, default=None),
+        median_gap_days=median_gap_days(purchase_times),
+        restock=restock_due(times_by_sku),
+    )

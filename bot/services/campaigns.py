@@ -16,6 +16,7 @@ from bot.config import Config
 from bot.rules.pacing import Caps, customer_caps
 from bot.rules.segments import segment_for
 from bot.services.nudges import sample_context
+from bot.services.summaries import refresh_purchase_summaries
 from bot.storage import campaigns, planning
 from bot.storage import outbox as outbox_store
 from bot.storage.campaigns import Campaign
@@ -83,6 +84,7 @@ class CampaignService:
         in_segment = 0
         eligible: list[int] = []
         segments = self._config.nudges.segments
+        await refresh_purchase_summaries(self._db)
         async for row in planning.iter_customers(self._db, only_eligible=True):
             current = segment_for(now, row.purchases, row.first_purchase_at, row.last_purchase_at, segments)
             if segment != "all" and current.value != segment:

@@ -12,6 +12,7 @@ from bot.config import Config
 from bot.rules.identity import normalize_card_code
 from bot.rules.segments import Segment, segment_for
 from bot.rules.uplift import Uplift
+from bot.services.summaries import refresh_purchase_summaries
 from bot.storage import audit, coupons, customers, planning, reports, settings
 from bot.storage.audit import AuditEntry
 from bot.storage.coupons import Coupon
@@ -115,6 +116,7 @@ class ConsoleService:
             erased=counts["erased"],
         )
         segments = self._config.nudges.segments
+        await refresh_purchase_summaries(self._db)
         async for row in planning.iter_customers(self._db, only_eligible=False):
             current = segment_for(now, row.purchases, row.first_purchase_at, row.last_purchase_at, segments)
             view.segments[current.value] += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -181,14 +181,24 @@ class LoyaltyService:
         """Accounts with points expiring in the next `days` days: (account, points, first expiry)."""
         now = self._clock.now()
         end = now + timedelta(days=days)
-        found: list[tuple[LoyaltyAccount, int, datetime]] = []
-        for account_id in await ledger.accounts_with_expiry_between(self._db, now, end):
-            entries = await ledger.entries(self._db, account_id)
+        expiring = await self.expiring_of(
+            await ledger.accounts_with_expiry_between(self._db, now, end), days, now
+        )
+        found = await accounts.by_ids(self._db, expiring)
+        return [(found[a], points, at) for a, (points, at) in expiring.items() if a in found]
+
+    async def expiring_of(
+        self, account_ids: Iterable[int], days: int, now: datetime | None = None
+    ) -> dict[int, tuple[int, datetime]]:
+        """Of these accounts, those with points expiring in the next `days` days: (points, first expiry)."""
+        now = now or self._clock.now()
+        end = now + timedelta(days=days)
+        found: dict[int, tuple[int, datetime]] = {}
+        for account_id, entries in (await ledger.entries_of(self._db, account_ids)).items():
             points = expiring_between(entries, now, end)
             soonest = next_expiry(entries, now)
-            account = await accounts.get(self._db, account_id)
-            if points > 0 and soonest is not None and account is not None:
-                found.append((account, points, soonest.at))
+            if points > 0 and soonest is not None:
+                found[account_id] = (points, soonest.at)
         return found
 
     # -- purchases ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,10 +22,11 @@ from bot.clock import Clock
 from bot.config import Config, RuleConfig
 from bot.models import ConsentState, Customer
 from bot.rules.codes import coupon_code
-from bot.rules.nudges import CustomerFacts, Decision, Outcome, PastMessage, plan_customer
+from bot.rules.nudges import CustomerFacts, Decision, Outcome, PastMessage, due_windows, plan_customer
 from bot.rules.pacing import Caps, QuietHours, customer_caps
-from bot.rules.segments import days_between, late_since, restock_due
+from bot.rules.segments import days_between, late_since_from
 from bot.services.loyalty import LoyaltyService
+from bot.services.summaries import refresh_purchase_summaries
 from bot.storage import campaigns, coupons, customers, planning, settings, surveys
 from bot.storage import outbox as outbox_store
 from bot.storage.db import Database, Tx
@@ -100,41 +101,56 @@ class NudgePlanner:
         self._caps = Caps(config.marketing.max_per_7_days, config.marketing.max_per_30_days)
 
     async def plan(
-        self, now: datetime | None = None, *, dry_run: bool = False, slice_size: int = 5000, keep: int = 1000
+        self,
+        now: datetime | None = None,
+        *,
+        dry_run: bool = False,
+        every_customer: bool = False,
+        slice_size: int = 20_000,
+        keep: int = 1000,
     ) -> PlanReport:
-        """Decide for every customer; unless `dry_run`, write planned and held-out rows to the outbox."""
+        """Decide for every customer something can be due for; unless `dry_run`, write planned and
+        held-out rows to the outbox.
+
+        Only customers inside a rule's due window (`due_windows`) are read and decided for: at a million
+        customers, deciding for each would take minutes. `every_customer` decides for all of them,
+        eligible or not (a dry run's "why not" for everyone; the windows must agree with it).
+        """
         now = now or self._clock.now()
         rules = [r for r in self._config.nudges.rules if r.enabled]
         report = PlanReport()
         if not rules or not self._config.nudges.enabled:
             return report
-        triggers = {r.trigger for r in rules}
-        expiring = await self._expiring(rules, now) if "points_expiring" in triggers else {}
+        # Summaries of purchases recorded since the last run (a purchase marks its record stale).
+        await refresh_purchase_summaries(self._db)
+        windows = None if every_customer else due_windows(self._config.nudges, now)
+        expiring_days = max((r.days for r in rules if r.trigger == "points_expiring"), default=None)
         shop_zone = self._config.shop.zone
         after = 0
         while True:
-            rows = await planning.customers_slice(self._db, after, slice_size, only_eligible=not dry_run)
+            rows = await planning.customers_slice(
+                self._db, after, slice_size, only_eligible=not dry_run, due=windows
+            )
             if not rows:
                 break
             after = rows[-1].user_id
             report.customers += len(rows)
-            with_history = [r.account_id for r in rows if r.account_id is not None and r.purchases >= 3]
-            rhythm: dict[int, list[datetime]] = {}
-            products: dict[int, dict[str, list[datetime]]] = {}
-            if "late_by_rhythm" in triggers or "restock" in triggers:
-                times, by_sku = await planning.purchase_history(self._db, with_history)
-                rhythm = times if "late_by_rhythm" in triggers else {}
-                products = by_sku if "restock" in triggers else {}
+            expiring: dict[int, tuple[int, datetime]] = {}
+            if expiring_days is not None:
+                with_points = [
+                    r.account_id
+                    for r in rows
+                    if r.account_id is not None and (r.points_expiring or every_customer)
+                ]
+                expiring = await self._loyalty.expiring_of(with_points, expiring_days, now)
             past: dict[int, list[PastMessage]] = defaultdict(list)
-            for h in await outbox_store.history_for_users(
-                self._db, rows[0].user_id, rows[-1].user_id, now - HISTORY_WINDOW
-            ):
+            for h in await outbox_store.history_of(self._db, [r.user_id for r in rows], now - HISTORY_WINDOW):
                 past[h.user_id].append(
                     PastMessage(h.rule, h.step, h.period, h.state.value, h.created_at, h.sent_at)
                 )
             new_rows: list[NewOutboxRow] = []
             for row in rows:
-                facts = self._facts(row, rhythm, products, expiring, shop_zone)
+                facts = self._facts(row, expiring, shop_zone)
                 for decision in plan_customer(facts, past[row.user_id], self._config.nudges, self._caps, now):
                     report.counts[(decision.rule, decision.outcome.value, decision.reason)] += 1
                     if dry_run and len(report.decisions) < keep:
@@ -146,14 +162,10 @@ class NudgePlanner:
         return report
 
     def _facts(
-        self,
-        row: planning.CustomerRow,
-        rhythm: dict[int, list[datetime]],
-        products: dict[int, dict[str, list[datetime]]],
-        expiring: dict[int, datetime],
-        shop_zone: ZoneInfo,
+        self, row: planning.CustomerRow, expiring: dict[int, tuple[int, datetime]], shop_zone: ZoneInfo
     ) -> CustomerFacts:
         account = row.account_id
+        soonest = expiring.get(account) if account is not None else None
         return CustomerFacts(
             user_id=row.user_id,
             consent_granted_at=row.consent_at if row.consent == ConsentState.GRANTED.value else None,
@@ -165,17 +177,13 @@ class NudgePlanner:
             purchases=row.purchases,
             first_purchase_at=row.first_purchase_at,
             last_purchase_at=row.last_purchase_at,
-            late_since=late_since(rhythm[account], self._config.nudges.segments)
-            if account is not None and account in rhythm
-            else None,
-            points_expiring_at=expiring.get(account) if account is not None else None,
-            restock=restock_due(products[account]) if account is not None and account in products else None,
+            late_since=late_since_from(
+                row.last_purchase_at, row.purchases, row.median_gap_days, self._config.nudges.segments
+            ),
+            points_expiring_at=soonest[1] if soonest else None,
+            restock=row.restock,
             no_win_back=row.no_win_back,
         )
-
-    async def _expiring(self, rules: Sequence[RuleConfig], now: datetime) -> dict[int, datetime]:
-        days = max(r.days for r in rules if r.trigger == "points_expiring")
-        return {account.id: at for account, _points, at in await self._loyalty.expiring_within(days)}
 
 
 def _outbox_row(decision: Decision) -> NewOutboxRow:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot.clock import from_db, to_db
 from bot.models import LoyaltyAccount
+from bot.rules.segments import PurchaseSummary
 from bot.storage.db import Database, Reader, Row, Tx
 
 
@@ -171,3 +172,39 @@ async def insert_many(tx: Tx, now: datetime, records: Sequence[tuple[str | None,
             raise ValueError("a new record needs a card code or a phone")
         ids.append(found.id)
     return ids
+
+
+# -- purchase summaries (migrations/0006): derived from purchases, recomputed when stale ------------------
+
+
+async def stale_summaries(q: Reader, limit: int) -> list[int]:
+    """Ids of records whose purchases changed since their summary was computed (at most `limit`)."""
+    rows = await q.fetch_all(
+        "SELECT id FROM loyalty_accounts WHERE summary_stale = 1 ORDER BY id LIMIT ?", (limit,)
+    )
+    return [int(r[0]) for r in rows]
+
+
+async def save_summaries(tx: Tx, summaries: Sequence[tuple[int, PurchaseSummary]]) -> None:
+    """Store freshly computed summaries and clear their stale mark (in the transaction that read the
+    purchases: a purchase written meanwhile waits for the lock and marks its record stale again)."""
+    await tx.executemany(
+        """
+        UPDATE loyalty_accounts
+        SET purchase_count = ?, first_purchase_at = ?, last_purchase_at = ?, median_gap_days = ?,
+            restock_sku = ?, restock_due_at = ?, summary_stale = 0
+        WHERE id = ?
+        """,
+        [
+            (
+                s.purchases,
+                to_db(s.first_at) if s.first_at else None,
+                to_db(s.last_at) if s.last_at else None,
+                s.median_gap_days,
+                s.restock[0] if s.restock else None,
+                to_db(s.restock[1]) if s.restock else None,
+                account_id,
+            )
+            for account_id, s in summaries
+        ],
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -114,6 +115,19 @@ async def entries(q: Reader, account_id: int, limit: int | None = None) -> list[
             (account_id, limit),
         )
     return [_entry(r) for r in rows]
+
+
+async def entries_of(q: Reader, account_ids: Iterable[int]) -> dict[int, list[LedgerEntry]]:
+    """`entries` of each of these accounts, in one query; accounts without entries are left out."""
+    rows = await q.fetch_all(
+        "SELECT * FROM points_ledger WHERE account_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY account_id, at, id",
+        (_json_list(account_ids),),
+    )
+    found: dict[int, list[LedgerEntry]] = defaultdict(list)
+    for row in rows:
+        found[int(row["account_id"])].append(_entry(row))
+    return found
 
 
 async def balance(q: Reader, account_id: int) -> int:
@@ -373,3 +387,33 @@ async def purchase_activity(
         (mark, mark, _json_list(account_ids)),
     )
     return {int(r[0]): PurchaseActivity(int(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+
+async def purchase_history(
+    q: Reader, account_ids: Sequence[int]
+) -> tuple[dict[int, list[datetime]], dict[int, dict[str, list[datetime]]]]:
+    """For each of these accounts, the times of its purchases, and the times each product (sku) was
+    bought: one pass over their purchases and lines, oldest first."""
+    times: dict[int, list[datetime]] = defaultdict(list)
+    by_sku: dict[int, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
+    if not account_ids:
+        return times, by_sku
+    rows = await q.fetch_all(
+        """
+        SELECT p.account_id, p.id, p.at, i.sku FROM purchases p
+        LEFT JOIN purchase_items i ON i.purchase_id = p.id
+        WHERE p.account_id IN (SELECT value FROM json_each(?))
+        ORDER BY p.account_id, p.at, p.id
+        """,
+        (_json_list(account_ids),),
+    )
+    last_purchase = None
+    at = None
+    for account_id, purchase_id, at_text, sku in rows:
+        if purchase_id != last_purchase:  # a purchase with several lines comes once per line
+            last_purchase = purchase_id
+            at = from_db(at_text)
+            times[int(account_id)].append(at)
+        if sku is not None and at is not None:
+            by_sku[int(account_id)][str(sku)].append(at)
+    return times, by_sku

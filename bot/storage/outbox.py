@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -129,14 +130,15 @@ async def insert_many(db: Database, rows: Iterable[NewOutboxRow], now: datetime)
     return int(after) - int(before)
 
 
-async def history_for_users(q: Reader, first_user: int, last_user: int, since: datetime) -> list[HistoryRow]:
-    """Rows of users in [first_user, last_user] that matter for planning: recent or still in flight."""
+async def history_of(q: Reader, user_ids: Sequence[int], since: datetime) -> list[HistoryRow]:
+    """Rows of these users that matter for planning: recent or still in flight."""
     rows = await q.fetch_all(
         """
         SELECT user_id, rule, step, period, state, created_at, sent_at FROM outbox
-        WHERE user_id BETWEEN ? AND ? AND (created_at >= ? OR state IN ('planned', 'sending'))
+        WHERE user_id IN (SELECT value FROM json_each(?))
+          AND (created_at >= ? OR state IN ('planned', 'sending'))
         """,
-        (first_user, last_user, to_db(since)),
+        (json.dumps(list(user_ids)), to_db(since)),
     )
     return [
         HistoryRow(

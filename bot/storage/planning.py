@@ -5,13 +5,13 @@ Slices keep memory flat however many customers the shop has; each query uses an 
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from bot.clock import from_db
+from bot.clock import from_db, to_db
+from bot.rules.nudges import DueWindow, Fact
 from bot.storage.db import Reader
 
 
@@ -30,113 +30,155 @@ class CustomerRow:
     first_purchase_at: datetime | None
     last_purchase_at: datetime | None
     no_win_back: bool = False
+    median_gap_days: float | None = None
+    restock: tuple[str, datetime] | None = None
+    points_expiring: bool = False  # some earned points expire within a points_expiring window
 
 
 def _time(text: str | None) -> datetime | None:
     return from_db(text) if text else None
 
 
+# The period (see bot/rules/nudges.py `_trigger`) of a rule firing from each fact, where SQL can tell it.
+_PERIOD = {
+    Fact.CONSENT_AT: "'once'",
+    Fact.FIRST_PURCHASE_AT: "substr(a.first_purchase_at, 1, 10)",
+    Fact.LAST_PURCHASE_AT: "substr(a.last_purchase_at, 1, 10)",
+    Fact.LATE_SINCE: "substr(a.last_purchase_at, 1, 10)",
+    Fact.RESTOCK_DUE_AT: "a.restock_sku || '@' || substr(a.restock_due_at, 1, 10)",
+}
+_EXPIRING = (
+    "EXISTS (SELECT 1 FROM points_ledger l WHERE l.account_id = a.id AND l.points > 0 "
+    "AND l.expires_at > ? AND l.expires_at <= ?)"
+)
+
+
+def _moment(at: datetime | None) -> str | None:
+    return to_db(at) if at is not None else None
+
+
+def _julian(moment: datetime) -> float:
+    return moment.timestamp() / 86400 + 2440587.5
+
+
+def _window_sql(w: DueWindow) -> tuple[str, list[Any]]:
+    """SQL true for a customer inside the window and not yet given the rule for this period, or in the
+    middle of the rule's steps; and its parameters."""
+    terms: list[str] = []
+    params: list[Any] = []
+
+    def between(expr: str, start: Any, end: Any) -> None:
+        if start is not None:
+            terms.append(f"{expr} >= ?")
+            params.append(start)
+        if end is not None:
+            terms.append(f"{expr} <= ?")
+            params.append(end)
+
+    match w.fact:
+        case Fact.CONSENT_AT:
+            between("c.consent_at", _moment(w.start), _moment(w.end))
+        case Fact.FIRST_PURCHASE_AT | Fact.LAST_PURCHASE_AT | Fact.RESTOCK_DUE_AT:
+            between(f"a.{w.fact.value}", _moment(w.start), _moment(w.end))
+        case Fact.LATE_SINCE:
+            terms += ["a.purchase_count >= ?", "a.median_gap_days > 0", "a.last_purchase_at > ?"]
+            params += [w.min_purchases, _moment(w.last_purchase_after)]
+            # In days, a minute wider each side than the rules' exact Decimal arithmetic.
+            late = f"(julianday(a.last_purchase_at) + a.median_gap_days * {w.late_multiple!r})"
+            slack = 1 / 1440
+            between(
+                late,
+                None if w.start is None else _julian(w.start) - slack,
+                None if w.end is None else _julian(w.end) + slack,
+            )
+        case Fact.BIRTHDAY:
+            terms.append(f"c.birthday IN ({', '.join('?' * len(w.days))})")
+            params += list(w.days)
+        case Fact.POINTS_EXPIRING:
+            terms.append(_EXPIRING)
+            params += [_moment(w.start), _moment(w.end)]
+    if w.win_back:
+        terms.append("c.no_win_back = 0")
+    period = _PERIOD.get(w.fact)
+    if period is not None:
+        terms.append(
+            "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.user_id = c.user_id AND o.rule = ? "
+            f"AND o.period = {period})"
+        )
+        params.append(w.rule)
+    sql = "(" + " AND ".join(terms) + ")"
+    if w.next_step_sent_before is None:
+        return sql, params
+    # In the middle of the rule's steps: the last step so far sent, and no later step written yet.
+    same_period = f" AND o.period = {period}" if period is not None else ""
+    sequence = f"""EXISTS (
+        SELECT 1 FROM outbox o WHERE o.user_id = c.user_id AND o.rule = ?{same_period} AND o.state = 'sent'
+          AND o.sent_at <= ?
+          AND NOT EXISTS (SELECT 1 FROM outbox n WHERE n.user_id = o.user_id AND n.rule = o.rule
+                          AND n.period = o.period AND n.step > o.step))"""
+    return f"({sql} OR {sequence})", [*params, w.rule, _moment(w.next_step_sent_before)]
+
+
 async def customers_slice(
-    q: Reader, after_user: int, limit: int, *, only_eligible: bool
+    q: Reader,
+    after_user: int,
+    limit: int,
+    *,
+    only_eligible: bool,
+    due: Sequence[DueWindow] | None = None,
 ) -> list[CustomerRow]:
-    """Customers with user_id > after_user, in id order, with their purchase summary."""
-    where = "c.user_id > ?"
+    """Customers with user_id > after_user, in id order, with their purchase summary.
+
+    `only_eligible`: consent granted and reachable. `due`: only customers inside one of these windows
+    (an empty list finds nobody).
+    """
+    where = ["c.user_id > ?"]
+    params: list[Any] = [after_user]
     if only_eligible:
-        where += " AND c.consent = 'granted' AND c.reachable = 1"
+        where.append("c.consent = 'granted' AND c.reachable = 1")
+    expiring = "0"
+    expiring_params: list[Any] = []
+    if due is not None:
+        clauses = [_window_sql(w) for w in due]
+        where.append("(" + (" OR ".join(sql for sql, _ in clauses) or "0") + ")")
+        params += [p for _, window_params in clauses for p in window_params]
+        for w in due:
+            if w.fact is Fact.POINTS_EXPIRING:
+                expiring = _EXPIRING
+                expiring_params = [_moment(w.start), _moment(w.end)]
     rows = await q.fetch_all(
         f"""
         SELECT c.user_id, c.consent, c.consent_at, c.reachable, c.frequency, c.paused_until, c.timezone,
-               c.birthday, c.no_win_back, a.id AS account_id,
-               (SELECT COUNT(*) FROM purchases p WHERE p.account_id = a.id) AS purchases,
-               (SELECT MIN(at) FROM purchases p WHERE p.account_id = a.id) AS first_at,
-               (SELECT MAX(at) FROM purchases p WHERE p.account_id = a.id) AS last_at
+               c.birthday, c.no_win_back, a.id AS account_id, a.purchase_count, a.first_purchase_at,
+               a.last_purchase_at, a.median_gap_days, a.restock_sku, a.restock_due_at,
+               {expiring} AS points_expiring
         FROM customers c LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id
-        WHERE {where}
+        WHERE {" AND ".join(where)}
         ORDER BY c.user_id LIMIT ?
         """,
-        (after_user, limit),
+        (*expiring_params, *params, limit),
     )
     return [
         CustomerRow(
-            user_id=r["user_id"],
-            consent=r["consent"],
-            consent_at=_time(r["consent_at"]),
-            reachable=bool(r["reachable"]),
-            frequency=r["frequency"],
-            paused_until=_time(r["paused_until"]),
-            timezone=r["timezone"],
-            birthday=r["birthday"],
-            account_id=r["account_id"],
-            purchases=int(r["purchases"] or 0),
-            first_purchase_at=_time(r["first_at"]),
-            last_purchase_at=_time(r["last_at"]),
-            no_win_back=bool(r["no_win_back"]),
+            user_id=r[0],
+            consent=r[1],
+            consent_at=_time(r[2]),
+            reachable=bool(r[3]),
+            frequency=r[4],
+            paused_until=_time(r[5]),
+            timezone=r[6],
+            birthday=r[7],
+            no_win_back=bool(r[8]),
+            account_id=r[9],
+            purchases=r[10] or 0,
+            first_purchase_at=_time(r[11]),
+            last_purchase_at=_time(r[12]),
+            median_gap_days=r[13],
+            restock=(r[14], from_db(r[15])) if r[14] and r[15] else None,
+            points_expiring=bool(r[16]),
         )
         for r in rows
     ]
-
-
-async def purchase_times(q: Reader, account_ids: list[int]) -> dict[int, list[datetime]]:
-    """All purchase times of these accounts (for each customer's own rhythm)."""
-    if not account_ids:
-        return {}
-    rows = await q.fetch_all(
-        "SELECT account_id, at FROM purchases WHERE account_id IN (SELECT value FROM json_each(?)) "
-        "ORDER BY account_id, at",
-        (json.dumps(account_ids),),
-    )
-    out: dict[int, list[datetime]] = defaultdict(list)
-    for account_id, at in rows:
-        out[int(account_id)].append(from_db(at))
-    return out
-
-
-async def product_purchase_times(q: Reader, account_ids: list[int]) -> dict[int, dict[str, list[datetime]]]:
-    """For each account, the times each product (sku) was bought (for restock reminders)."""
-    if not account_ids:
-        return {}
-    rows = await q.fetch_all(
-        """
-        SELECT p.account_id, i.sku, p.at FROM purchase_items i JOIN purchases p ON p.id = i.purchase_id
-        WHERE p.account_id IN (SELECT value FROM json_each(?))
-        ORDER BY p.account_id, i.sku, p.at
-        """,
-        (json.dumps(account_ids),),
-    )
-    out: dict[int, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
-    for account_id, sku, at in rows:
-        out[int(account_id)][str(sku)].append(from_db(at))
-    return out
-
-
-async def purchase_history(
-    q: Reader, account_ids: list[int]
-) -> tuple[dict[int, list[datetime]], dict[int, dict[str, list[datetime]]]]:
-    """`purchase_times` and `product_purchase_times` of these accounts from one pass over their purchases
-    (the planner needs both for the same accounts; two queries read every purchase twice)."""
-    times: dict[int, list[datetime]] = defaultdict(list)
-    by_sku: dict[int, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
-    if not account_ids:
-        return times, by_sku
-    rows = await q.fetch_all(
-        """
-        SELECT p.account_id, p.id, p.at, i.sku FROM purchases p
-        LEFT JOIN purchase_items i ON i.purchase_id = p.id
-        WHERE p.account_id IN (SELECT value FROM json_each(?))
-        ORDER BY p.account_id, p.at, p.id
-        """,
-        (json.dumps(account_ids),),
-    )
-    last_purchase = None
-    at = None
-    for account_id, purchase_id, at_text, sku in rows:
-        if purchase_id != last_purchase:  # a purchase with several lines comes once per line
-            last_purchase = purchase_id
-            at = from_db(at_text)
-            times[int(account_id)].append(at)
-        if sku is not None and at is not None:
-            by_sku[int(account_id)][str(sku)].append(at)
-    return times, by_sku
 
 
 async def favourite_product(q: Reader, account_id: int) -> str | None:
