@@ -40,3 +40,6 @@ CREATE TRIGGER purchase_items_stale_on_delete AFTER DELETE ON purchase_items BEG
     WHERE id = (SELECT account_id FROM purchases WHERE id = OLD.purchase_id) AND summary_stale = 0;
 END;
 
+
+-- Planning asks for customers in the middle of a rule's steps by the time its last step was sent.
+CREATE INDEX outbox_rule_sent ON outbox (rule, sent_at) WHERE state = 'sent';

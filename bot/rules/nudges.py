@@ -16,6 +16,8 @@ from bot.rules.segments import Segment, segment_entered_at, segment_for
 # A trigger that fired longer ago than this is not acted on any more (e.g. a birthday missed while the
 # bot was down); segment entry is exempt: a customer lapsed for months still deserves a win-back.
 STALE_AFTER = timedelta(days=7)
+# Messages planned longer ago than this are not looked at when planning.
+HISTORY_WINDOW = timedelta(days=400)
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,16 @@ def plan_customer(
     config: NudgesConfig,
     caps: Caps,
     now: datetime,
+    rules: Sequence[RuleConfig] | None = None,
 ) -> list[Decision]:
-    """Every rule due for this customer now, with what to do about it; at most one is planned."""
+    """Every rule due for this customer now, with what to do about it; at most one is planned.
+
+    `rules`: only these can be due (the caller knows the customer is outside the others' windows)."""
     candidates = [
-        c for rule in config.rules if rule.enabled for c in _candidates(rule, facts, history, config, now)
+        c
+        for rule in (config.rules if rules is None else rules)
+        if rule.enabled
+        for c in _candidates(rule, facts, history, config, now)
     ]
     if not candidates:
         return []
@@ -258,9 +266,11 @@ class DueWindow:
     min_purchases: int = 0
     last_purchase_after: datetime | None = None
     late_multiple: float = 0.0
-    # A rule with several steps: customers whose last step so far was sent before this moment (one
-    # shortest delay ago) and has a next step may be due that step, inside the window or not.
-    next_step_sent_before: datetime | None = None
+    # A rule with several steps: customers whose last step so far was sent within (start, end) (end is
+    # one shortest delay ago) and has a next step may be due that step, inside the window or not.
+    next_step_sent: tuple[datetime, datetime] | None = None
+    # The rule's cooldown: a message of the rule sent after this moment keeps its first step away.
+    cooled_after: datetime | None = None
 
 
 def due_windows(config: NudgesConfig, now: datetime) -> list[DueWindow]:
@@ -313,12 +323,17 @@ def due_windows(config: NudgesConfig, now: datetime) -> list[DueWindow]:
             case "birthday":
                 found.append(DueWindow(rule.name, Fact.BIRTHDAY, days=_birthdays_around(now)))
             case "points_expiring":
-                found.append(DueWindow(rule.name, Fact.POINTS_EXPIRING, now, now + days))
+                # The soonest expiry still to come is one of these entries' (and not stale).
+                start = max(now, now + days - STALE_AFTER)
+                found.append(DueWindow(rule.name, Fact.POINTS_EXPIRING, start, now + days))
             case "restock":
                 found.append(DueWindow(rule.name, Fact.RESTOCK_DUE_AT, fresh, now))
+        if rule.cooldown_days > 0:
+            found = [replace(w, cooled_after=now - timedelta(days=rule.cooldown_days)) for w in found]
         if len(rule.steps) > 1:
             shortest = min(step.delay_days for step in rule.steps[1:])
-            found = [replace(w, next_step_sent_before=now - timedelta(days=shortest)) for w in found]
+            sent = (now - HISTORY_WINDOW, now - timedelta(days=shortest))
+            found = [replace(w, next_step_sent=sent) for w in found]
         windows += found
     return windows
 

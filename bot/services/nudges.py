@@ -22,7 +22,16 @@ from bot.clock import Clock
 from bot.config import Config, RuleConfig
 from bot.models import ConsentState, Customer
 from bot.rules.codes import coupon_code
-from bot.rules.nudges import CustomerFacts, Decision, Outcome, PastMessage, due_windows, plan_customer
+from bot.rules.nudges import (
+    HISTORY_WINDOW,
+    CustomerFacts,
+    Decision,
+    Fact,
+    Outcome,
+    PastMessage,
+    due_windows,
+    plan_customer,
+)
 from bot.rules.pacing import Caps, QuietHours, customer_caps
 from bot.rules.segments import days_between, late_since_from
 from bot.services.loyalty import LoyaltyService
@@ -37,7 +46,6 @@ from bot.texts import Texts
 log = logging.getLogger(__name__)
 # "Why did you leave?": the seeds' reasons (poor service, quality, price, forgot/moved) and "other".
 LEAVE_REASONS = ("service", "quality", "price", "forgot", "moved", "other")
-HISTORY_WINDOW = timedelta(days=400)
 MAX_TRIES_PER_CALL = 5
 # A planned message that cannot go out within this long (caps, pause) is dropped, not kept forever.
 MAX_WAIT = timedelta(days=7)
@@ -126,6 +134,22 @@ class NudgePlanner:
         windows = None if every_customer else due_windows(self._config.nudges, now)
         expiring_days = max((r.days for r in rules if r.trigger == "points_expiring"), default=None)
         shop_zone = self._config.shop.zone
+        # Rules a customer can be due for, from the windows they are in: the others cannot fire.
+        rules_of_mask: dict[int, list[RuleConfig]] = {}
+
+        def rules_in(mask: int) -> list[RuleConfig]:
+            if windows is None:
+                return rules
+            if mask not in rules_of_mask:
+                inside = {w.rule for i, w in enumerate(windows) if mask >> i & 1}
+                rules_of_mask[mask] = [r for r in rules if r.name in inside]
+            return rules_of_mask[mask]
+
+        expiring_bits = (
+            -1
+            if windows is None
+            else sum(1 << i for i, w in enumerate(windows) if w.fact is Fact.POINTS_EXPIRING)
+        )
         after = 0
         while True:
             rows = await planning.customers_slice(
@@ -138,9 +162,7 @@ class NudgePlanner:
             expiring: dict[int, tuple[int, datetime]] = {}
             if expiring_days is not None:
                 with_points = [
-                    r.account_id
-                    for r in rows
-                    if r.account_id is not None and (r.points_expiring or every_customer)
+                    r.account_id for r in rows if r.account_id is not None and r.due_mask & expiring_bits
                 ]
                 expiring = await self._loyalty.expiring_of(with_points, expiring_days, now)
             past: dict[int, list[PastMessage]] = defaultdict(list)
@@ -151,7 +173,10 @@ class NudgePlanner:
             new_rows: list[NewOutboxRow] = []
             for row in rows:
                 facts = self._facts(row, expiring, shop_zone)
-                for decision in plan_customer(facts, past[row.user_id], self._config.nudges, self._caps, now):
+                due = rules_in(row.due_mask)
+                for decision in plan_customer(
+                    facts, past[row.user_id], self._config.nudges, self._caps, now, due
+                ):
                     report.counts[(decision.rule, decision.outcome.value, decision.reason)] += 1
                     if dry_run and len(report.decisions) < keep:
                         report.decisions.append(decision)

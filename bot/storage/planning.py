@@ -32,7 +32,8 @@ class CustomerRow:
     no_win_back: bool = False
     median_gap_days: float | None = None
     restock: tuple[str, datetime] | None = None
-    points_expiring: bool = False  # some earned points expire within a points_expiring window
+    # Bit i set: the customer is inside due window i (all set when no windows were asked for).
+    due_mask: int = -1
 
 
 def _time(text: str | None) -> datetime | None:
@@ -47,9 +48,10 @@ _PERIOD = {
     Fact.LATE_SINCE: "substr(a.last_purchase_at, 1, 10)",
     Fact.RESTOCK_DUE_AT: "a.restock_sku || '@' || substr(a.restock_due_at, 1, 10)",
 }
+# Uncorrelated subqueries: SQLite builds their result once per statement, not once per customer.
 _EXPIRING = (
-    "EXISTS (SELECT 1 FROM points_ledger l WHERE l.account_id = a.id AND l.points > 0 "
-    "AND l.expires_at > ? AND l.expires_at <= ?)"
+    "a.id IN (SELECT l.account_id FROM points_ledger l WHERE l.expires_at >= ? AND l.expires_at <= ? "
+    "AND l.points > 0)"
 )
 
 
@@ -61,9 +63,15 @@ def _julian(moment: datetime) -> float:
     return moment.timestamp() / 86400 + 2440587.5
 
 
-def _window_sql(w: DueWindow) -> tuple[str, list[Any]]:
-    """SQL true for a customer inside the window and not yet given the rule for this period, or in the
-    middle of the rule's steps; and its parameters."""
+@dataclass(frozen=True)
+class _WindowSql:
+    where: str  # inside the window and not yet given the rule for this period, or mid-steps
+    where_params: list[Any]
+    loose: str  # inside the window's range, or mid-steps: cheap, for the customers found
+    loose_params: list[Any]
+
+
+def _window_sql(w: DueWindow) -> _WindowSql:
     terms: list[str] = []
     params: list[Any] = []
 
@@ -97,8 +105,14 @@ def _window_sql(w: DueWindow) -> tuple[str, list[Any]]:
         case Fact.POINTS_EXPIRING:
             terms.append(_EXPIRING)
             params += [_moment(w.start), _moment(w.end)]
+    loose, loose_params = "(" + " AND ".join(terms) + ")", list(params)
     if w.win_back:
         terms.append("c.no_win_back = 0")
+    if w.cooled_after is not None:
+        terms.append(
+            "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.user_id = c.user_id AND o.rule = ? AND o.sent_at > ?)"
+        )
+        params += [w.rule, _moment(w.cooled_after)]
     period = _PERIOD.get(w.fact)
     if period is not None:
         terms.append(
@@ -107,16 +121,24 @@ def _window_sql(w: DueWindow) -> tuple[str, list[Any]]:
         )
         params.append(w.rule)
     sql = "(" + " AND ".join(terms) + ")"
-    if w.next_step_sent_before is None:
-        return sql, params
-    # In the middle of the rule's steps: the last step so far sent, and no later step written yet.
-    same_period = f" AND o.period = {period}" if period is not None else ""
-    sequence = f"""EXISTS (
-        SELECT 1 FROM outbox o WHERE o.user_id = c.user_id AND o.rule = ?{same_period} AND o.state = 'sent'
-          AND o.sent_at <= ?
+    if w.next_step_sent is None:
+        return _WindowSql(sql, params, loose, loose_params)
+    # In the middle of the rule's steps (of this period, where SQL can tell it): the last step so far
+    # sent, and no later step written yet.
+    customer = f"(c.user_id, {period})" if period is not None else "c.user_id"
+    sent = "o.user_id, o.period" if period is not None else "o.user_id"
+    sequence = f"""{customer} IN (
+        SELECT {sent} FROM outbox o WHERE o.rule = ? AND o.state = 'sent' AND o.sent_at BETWEEN ? AND ?
           AND NOT EXISTS (SELECT 1 FROM outbox n WHERE n.user_id = o.user_id AND n.rule = o.rule
                           AND n.period = o.period AND n.step > o.step))"""
-    return f"({sql} OR {sequence})", [*params, w.rule, _moment(w.next_step_sent_before)]
+    since, before = w.next_step_sent
+    sequence_params = [w.rule, _moment(since), _moment(before)]
+    return _WindowSql(
+        f"({sql} OR {sequence})",
+        [*params, *sequence_params],
+        f"({loose} OR {sequence})",
+        [*loose_params, *sequence_params],
+    )
 
 
 async def customers_slice(
@@ -136,27 +158,27 @@ async def customers_slice(
     params: list[Any] = [after_user]
     if only_eligible:
         where.append("c.consent = 'granted' AND c.reachable = 1")
-    expiring = "0"
-    expiring_params: list[Any] = []
+    mask = "-1"
+    mask_params: list[Any] = []
     if due is not None:
         clauses = [_window_sql(w) for w in due]
-        where.append("(" + (" OR ".join(sql for sql, _ in clauses) or "0") + ")")
-        params += [p for _, window_params in clauses for p in window_params]
-        for w in due:
-            if w.fact is Fact.POINTS_EXPIRING:
-                expiring = _EXPIRING
-                expiring_params = [_moment(w.start), _moment(w.end)]
+        where.append("(" + (" OR ".join(c.where for c in clauses) or "0") + ")")
+        params += [p for c in clauses for p in c.where_params]
+        # For the customers found, which windows' ranges they are in: the rules that can be due (the
+        # ranges alone say it cheaply, and a rule decided for in vain decides nothing).
+        mask = " | ".join(f"(IFNULL({c.loose}, 0) << {i})" for i, c in enumerate(clauses)) or "0"
+        mask_params = [p for c in clauses for p in c.loose_params]
     rows = await q.fetch_all(
         f"""
         SELECT c.user_id, c.consent, c.consent_at, c.reachable, c.frequency, c.paused_until, c.timezone,
                c.birthday, c.no_win_back, a.id AS account_id, a.purchase_count, a.first_purchase_at,
                a.last_purchase_at, a.median_gap_days, a.restock_sku, a.restock_due_at,
-               {expiring} AS points_expiring
+               {mask} AS due_mask
         FROM customers c LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id
         WHERE {" AND ".join(where)}
         ORDER BY c.user_id LIMIT ?
         """,
-        (*expiring_params, *params, limit),
+        (*mask_params, *params, limit),
     )
     return [
         CustomerRow(
@@ -175,7 +197,7 @@ async def customers_slice(
             last_purchase_at=_time(r[12]),
             median_gap_days=r[13],
             restock=(r[14], from_db(r[15])) if r[14] and r[15] else None,
-            points_expiring=bool(r[16]),
+            due_mask=r[16],
         )
         for r in rows
     ]
