@@ -43,3 +43,7 @@ END;
 
 -- Planning asks for customers in the middle of a rule's steps by the time its last step was sent.
 CREATE INDEX outbox_rule_sent ON outbox (rule, sent_at) WHERE state = 'sent';
+
+-- Points about to expire, found by time without reading the ledger rows (planning, the expiry job).
+DROP INDEX points_ledger_expiring;
+CREATE INDEX points_ledger_expiring ON points_ledger (expires_at, account_id) WHERE points > 0;

@@ -15,7 +15,7 @@ from bot.rules.nudges import DueWindow, Fact
 from bot.storage.db import Reader
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a million are made in a planning run, and frozen ones cost twice
 class CustomerRow:
     user_id: int
     consent: str
