@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import io
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display on a shop's server
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from bot.services.surveys import SurveyReport
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _figure() -> Figure:
+    """A blank 900×400 figure. matplotlib is imported here, on the first chart: it costs the bot's
+    every process (the planner, the CLI) tens of megabytes and a second of start-up otherwise."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a shop's server
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(9, 4), dpi=100)
 
 
 def survey_chart(
     report: SurveyReport, reason_labels: dict[str, str], reasons_title: str, nps_title: str, days_label: str
 ) -> bytes:
     """Left: why customers left (last 90 days). Right: NPS over 90 days, the previous 30 and the last 30."""
-    figure = Figure(figsize=(9, 4), dpi=100)
+    figure = _figure()
     left, right = figure.subplots(1, 2)
     reasons = sorted(report.reasons.items(), key=lambda item: item[1])
     names = [reason_labels.get(r, r) for r, _ in reasons]
@@ -61,7 +70,7 @@ def stats_chart(
     segments: dict[str, int], sent_30: dict[str, int], segments_title: str, messages_title: str
 ) -> bytes:
     """Left: customers per segment. Right: messages sent in 30 days, per rule or campaign."""
-    figure = Figure(figsize=(9, 4), dpi=100)
+    figure = _figure()
     left, right = figure.subplots(1, 2)
     names = list(segments)
     left.bar(names, [segments[n] for n in names], color="#4C78A8")
@@ -79,7 +88,7 @@ def uplift_chart(
     rates: dict[str, tuple[float | None, float | None]], nudged: str, held_out: str, title: str
 ) -> bytes:
     """Per rule: the share who bought after a nudge vs after being held out, in percent."""
-    figure = Figure(figsize=(9, 4), dpi=100)
+    figure = _figure()
     axes = figure.subplots(1, 1)
     rules = list(rates)
     width = 0.38

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ class QuietHours:
     end: time  # e.g. 10:00
 
     @classmethod
+    @functools.cache  # the planner asks for every customer, always with the config's two strings
     def parse(cls, start: str, end: str) -> QuietHours:
         return cls(time.fromisoformat(start), time.fromisoformat(end))
 
@@ -62,6 +64,8 @@ class Caps:
         for window, limit in ((timedelta(days=7), self.per_7_days), (timedelta(days=30), self.per_30_days)):
             if limit <= 0:
                 return datetime.max.replace(tzinfo=now.tzinfo)
+            if len(sent_times) < limit:
+                continue  # fewer in all than the window allows (most customers, most of the time)
             recent = sorted(t for t in sent_times if t > now - window)
             if len(recent) >= limit:
                 # Wait until enough of them fall out of the window.

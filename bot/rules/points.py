@@ -70,8 +70,23 @@ class _OpenLot:
 
 def next_expiry(entries: Sequence[LedgerEntry], now: datetime) -> Expiry | None:
     """The soonest future date on which remaining points expire, and how many points then."""
+    return _next_expiry(remaining_lots(entries), now)
+
+
+def expiring_soon(
+    entries: Sequence[LedgerEntry], now: datetime, end: datetime
+) -> tuple[int, datetime] | None:
+    """(points that expire after `now` and no later than `end`, the soonest expiry) when there are any:
+    `expiring_between` and `next_expiry` at once, for many accounts."""
+    lots = remaining_lots(entries)
+    points = sum(lot.points for lot in lots if lot.expires_at is not None and now < lot.expires_at <= end)
+    soonest = _next_expiry(lots, now)
+    return (points, soonest.at) if points > 0 and soonest is not None else None
+
+
+def _next_expiry(lots: Iterable[Lot], now: datetime) -> Expiry | None:
     upcoming: dict[datetime, int] = {}
-    for lot in remaining_lots(entries):
+    for lot in lots:
         if lot.expires_at is not None and lot.expires_at > now:
             upcoming[lot.expires_at] = upcoming.get(lot.expires_at, 0) + lot.points
     if not upcoming:

@@ -23,7 +23,14 @@ from bot.models import LedgerEntry, LedgerKind, LoyaltyAccount, Tier
 from bot.notify import Notifier, NullNotifier, TextKey
 from bot.rules.earning import add_months, points_for_amount
 from bot.rules.identity import normalize_card_code, normalize_phone
-from bot.rules.points import Expiry, balance, expired_lots, expiring_between, next_expiry, tier_for
+from bot.rules.points import (
+    Expiry,
+    balance,
+    expired_lots,
+    expiring_soon,
+    next_expiry,
+    tier_for,
+)
 from bot.storage import accounts, customers, ledger, referrals
 from bot.storage.db import Database, Reader, Tx
 
@@ -195,10 +202,8 @@ class LoyaltyService:
         end = now + timedelta(days=days)
         found: dict[int, tuple[int, datetime]] = {}
         for account_id, entries in (await ledger.entries_of(self._db, account_ids)).items():
-            points = expiring_between(entries, now, end)
-            soonest = next_expiry(entries, now)
-            if points > 0 and soonest is not None:
-                found[account_id] = (points, soonest.at)
+            if (soon := expiring_soon(entries, now, end)) is not None:
+                found[account_id] = soon
         return found
 
     # -- purchases ----------------------------------------------------------------------------------

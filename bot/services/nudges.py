@@ -146,11 +146,11 @@ class NudgePlanner:
                 rules_of_mask[mask] = [r for r in rules if r.name in inside]
             return rules_of_mask[mask]
 
-        expiring_bits = (
-            -1
-            if windows is None
-            else sum(1 << i for i, w in enumerate(windows) if w.fact is Fact.POINTS_EXPIRING)
-        )
+        def bits(fact: Fact) -> int:
+            """The mask bits of the windows on `fact`: only customers in them need it worked out."""
+            return -1 if windows is None else sum(1 << i for i, w in enumerate(windows) if w.fact is fact)
+
+        expiring_bits, late_bits = bits(Fact.POINTS_EXPIRING), bits(Fact.LATE_SINCE)
 
         async def read_slice(after: int) -> _Slice | None:
             rows = await planning.customers_slice(
@@ -181,7 +181,7 @@ class NudgePlanner:
                 report.customers += len(current.rows)
                 new_rows: list[NewOutboxRow] = []
                 for row in current.rows:
-                    facts = self._facts(row, current.expiring, shop_zone)
+                    facts = self._facts(row, current.expiring, shop_zone, bool(row.due_mask & late_bits))
                     due = rules_in(row.due_mask)
                     history = current.past[row.user_id]
                     for decision in plan_customer(facts, history, self._config.nudges, self._caps, now, due):
@@ -206,7 +206,11 @@ class NudgePlanner:
         return report
 
     def _facts(
-        self, row: planning.CustomerRow, expiring: dict[int, tuple[int, datetime]], shop_zone: ZoneInfo
+        self,
+        row: planning.CustomerRow,
+        expiring: dict[int, tuple[int, datetime]],
+        shop_zone: ZoneInfo,
+        late: bool,
     ) -> CustomerFacts:
         account = row.account_id
         soonest = expiring.get(account) if account is not None else None
@@ -223,7 +227,9 @@ class NudgePlanner:
             last_purchase_at=row.last_purchase_at,
             late_since=late_since_from(
                 row.last_purchase_at, row.purchases, row.median_gap_days, self._config.nudges.segments
-            ),
+            )
+            if late
+            else None,
             points_expiring_at=soonest[1] if soonest else None,
             restock=row.restock,
             no_win_back=row.no_win_back,
