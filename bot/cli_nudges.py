@@ -30,6 +30,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     plan.add_argument("--now", type=_moment, default=None, help="ISO time with zone (default: now)")
     plan.add_argument("--dry-run", action="store_true", help="show the table, write nothing")
     plan.add_argument("--limit", type=int, default=200, help="rows of the table to show (default 200)")
+    plan.add_argument(
+        "--all",
+        action="store_true",
+        help="decide for every customer, not only those a rule can be due for (slow on a big shop)",
+    )
     once = verbs.add_parser("run-once", help="plan and deliver as of a moment, then print a summary")
     once.add_argument("--now", type=_moment, default=None, help="ISO time with zone (default: now)")
     verbs.add_parser("status", help="outbox counts by rule and state")
@@ -84,7 +89,9 @@ async def run(args: argparse.Namespace, config: Config, out: TextIO | None = Non
         return EXIT_OK
     if args.nudges_command == "plan":
         async with open_application(config, clock) as data:
-            report = await data["planner"].plan(dry_run=args.dry_run, keep=args.limit)
+            report = await data["planner"].plan(
+                dry_run=args.dry_run, every_customer=args.all, keep=args.limit
+            )
         _print_plan(report, config, out, dry_run=args.dry_run)
         return EXIT_OK
     # run-once: a real bot talking to the configured Bot API.

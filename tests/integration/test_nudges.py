@@ -681,6 +681,24 @@ def test_cli_plan_dry_run_prints_the_table_and_writes_nothing(
     assert outbox_count(tmp_path) == 0
 
 
+def test_cli_plan_all_looks_at_every_customer_and_decides_the_same(
+    tmp_path: Path, make_config: Callable[..., Config], capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(seed(tmp_path, make_config))
+    config = str(write_config(tmp_path))
+    later = ["--now", "2026-05-09T11:00:00+03:00"]  # Olena's welcome long stale, Dmytro still lapsed
+    assert main(["--config", config, "nudges", "plan", "--dry-run", *later]) == 0
+    windowed = capsys.readouterr().out.splitlines()
+    assert main(["--config", config, "nudges", "plan", "--dry-run", "--all", *later]) == 0
+    everyone = capsys.readouterr().out.splitlines()
+    assert "customers looked at: 1" in windowed
+    assert "customers looked at: 2" in everyone
+    assert [line for line in windowed if "looked at" not in line] == [
+        line for line in everyone if "looked at" not in line
+    ]
+    assert "        1002  win_back                0  not_eligible 2026-03-05 11:00  no consent" in everyone
+
+
 def test_cli_plan_then_status(
     tmp_path: Path, make_config: Callable[..., Config], capsys: pytest.CaptureFixture[str]
 ) -> None:
