@@ -437,8 +437,17 @@ class NudgeDelivery:
         if await self.paused():
             return "paused"  # the row stays planned and goes when the shop resumes
         now = self._clock.now()
+        # What the message says about the customer, read before the write turn (which the other senders
+        # wait for); the checks that decide whether it goes are made in the turn, right before the send.
+        before = await customers.get(self._db, row.user_id)
+        prepared: tuple[str, dict[str, Any]] | None = None
+        if before is not None:
+            language = self._texts.resolve_language(before.language, before.telegram_language)
+            prepared = (language, await self._context(row, before, language, None))
         try:
-            async with self._db.transaction() as tx:
+            # Shared: the senders claiming their messages at the same moment share one disk sync; the
+            # mark is on disk before the send.
+            async with self._db.shared_transaction() as tx:
                 customer = await customers.get(tx, row.user_id)
                 verdict = await self._send_time_check(tx, row, customer, now)
                 if verdict is not None:
@@ -451,7 +460,10 @@ class NudgeDelivery:
                 if rule is not None and rule.coupon is not None and step is not None and step.coupon:
                     coupon = await self._issue_coupon(tx, row, rule, now)
                 code = coupon[0] if coupon else None
-                context = await self._context(row, customer, language, coupon)
+                if prepared is not None and prepared[0] == language:
+                    context = {**prepared[1], "coupon": self._coupon_context(row, coupon)}
+                else:  # the customer changed their language meanwhile
+                    context = await self._context(row, customer, language, coupon)
                 if row.campaign_id is not None and row.template == campaigns.OWN_TEXT:
                     own = await campaigns.text_of(tx, row.campaign_id) or ""
                     html, used = self._templates.render_string(own, language, context), language
@@ -543,18 +555,6 @@ class NudgeDelivery:
         view = await self._loyalty.balance_for_user(customer.user_id)
         account = view.account if view else None
         last = await planning.last_purchase_at(self._db, account.id) if account else None
-        coupon_ctx = None
-        if coupon is not None:
-            rule = self._rules[row.rule]
-            assert rule.coupon is not None
-            # The stored date, which the till checks: a retry must not promise a later one.
-            code, valid_until = coupon
-            coupon_ctx = {
-                "code": code,
-                "kind": rule.coupon.kind,
-                "value": rule.coupon.value,
-                "valid_until": valid_until,
-            }
         product = None
         if row.rule.startswith("restock") and account is not None:
             product = await planning.product_name(self._db, account.id, row.period.split("@", 1)[0])
@@ -572,9 +572,23 @@ class NudgeDelivery:
                 else None,
             },
             "shop": {"name": self._config.shop.name},
-            "coupon": coupon_ctx,
+            "coupon": self._coupon_context(row, coupon),
             "product": product,
             "expiring": expiring,
+        }
+
+    def _coupon_context(self, row: OutboxRow, coupon: tuple[str, datetime] | None) -> dict[str, Any] | None:
+        if coupon is None:
+            return None
+        rule = self._rules[row.rule]
+        assert rule.coupon is not None
+        # The stored date, which the till checks: a retry must not promise a later one.
+        code, valid_until = coupon
+        return {
+            "code": code,
+            "kind": rule.coupon.kind,
+            "value": rule.coupon.value,
+            "valid_until": valid_until,
         }
 
     async def _pace(self, chat_id: int) -> _Slot:
@@ -585,32 +599,34 @@ class NudgeDelivery:
 
     async def _settle(self, row: OutboxRow, result: SendResult) -> str:
         now = self._clock.now()
-        match result.status:
-            case SendStatus.SENT:
-                await outbox_store.mark_sent(self._db, row.id, now, result.message_id or 0)
-                return "sent"
-            case SendStatus.RETRY_AFTER:
-                # Not delivered: everyone waits as Telegram asked, then the same message goes again.
-                self._flood_until = max(self._flood_until, time.monotonic() + result.retry_after)
-                await outbox_store.retry_later(
-                    self._db, row.id, now + timedelta(seconds=result.retry_after), "flood control", now
-                )
-                return "retry: flood control"
-            case SendStatus.BLOCKED | SendStatus.CHAT_NOT_FOUND:
-                await customers.mark_unreachable(self._db, row.user_id, now)
-                await outbox_store.settle(
-                    self._db, row.id, OutboxState.FAILED, result.status.value, now, from_states=("sending",)
-                )
-                return f"failed: {result.status.value}"
-            case _:
-                if result.transient and row.attempts + 1 < self._config.delivery.max_attempts:
-                    backoff = timedelta(seconds=min(3600, 30 * 2**row.attempts))
-                    await outbox_store.retry_later(self._db, row.id, now + backoff, result.reason[:300], now)
-                    return "retry: error"
-                await outbox_store.settle(
-                    self._db, row.id, OutboxState.FAILED, result.reason[:300], now, from_states=("sending",)
-                )
-                return "failed: error"
+        if result.status is SendStatus.RETRY_AFTER:
+            # Not delivered: everyone waits as Telegram asked, then the same message goes again.
+            self._flood_until = max(self._flood_until, time.monotonic() + result.retry_after)
+        # Shared: the senders settling at the same moment share one disk sync.
+        async with self._db.shared_transaction() as tx:
+            match result.status:
+                case SendStatus.SENT:
+                    await outbox_store.mark_sent(tx, row.id, now, result.message_id or 0)
+                    return "sent"
+                case SendStatus.RETRY_AFTER:
+                    again = now + timedelta(seconds=result.retry_after)
+                    await outbox_store.retry_later(tx, row.id, again, "flood control", now)
+                    return "retry: flood control"
+                case SendStatus.BLOCKED | SendStatus.CHAT_NOT_FOUND:
+                    await customers.mark_unreachable_in(tx, row.user_id, now)
+                    await outbox_store.settle_in(
+                        tx, row.id, OutboxState.FAILED, result.status.value, now, from_states=("sending",)
+                    )
+                    return f"failed: {result.status.value}"
+                case _:
+                    if result.transient and row.attempts + 1 < self._config.delivery.max_attempts:
+                        backoff = timedelta(seconds=min(3600, 30 * 2**row.attempts))
+                        await outbox_store.retry_later(tx, row.id, now + backoff, result.reason[:300], now)
+                        return "retry: error"
+                    await outbox_store.settle_in(
+                        tx, row.id, OutboxState.FAILED, result.reason[:300], now, from_states=("sending",)
+                    )
+                    return "failed: error"
 
 
 class _AlreadyTaken(Exception):

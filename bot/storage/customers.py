@@ -7,7 +7,7 @@ from datetime import datetime
 from bot.clock import from_db, to_db
 from bot.models import ConsentAction, ConsentEvent, ConsentState, Customer, TelegramProfile
 from bot.storage import coupons, outbox, surveys
-from bot.storage.db import Database, Reader, Row
+from bot.storage.db import Database, Reader, Row, Tx
 
 
 def _customer(row: Row) -> Customer:
@@ -115,11 +115,15 @@ async def consent_history(db: Database, user_id: int) -> list[ConsentEvent]:
 
 
 async def mark_unreachable(db: Database, user_id: int, now: datetime) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE customers SET reachable = 0, unreachable_since = ?, updated_at = ? WHERE user_id = ?",
-            (to_db(now), to_db(now), user_id),
-        )
+    async with db.transaction() as tx:
+        await mark_unreachable_in(tx, user_id, now)
+
+
+async def mark_unreachable_in(tx: Tx, user_id: int, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE customers SET reachable = 0, unreachable_since = ?, updated_at = ? WHERE user_id = ?",
+        (to_db(now), to_db(now), user_id),
+    )
 
 
 async def erase(db: Database, user_id: int, now: datetime) -> bool:

@@ -198,12 +198,11 @@ async def mark_sending(tx: Tx, outbox_id: int, now: datetime, coupon_code: str |
     return cursor.rowcount == 1
 
 
-async def mark_sent(db: Database, outbox_id: int, now: datetime, message_id: int) -> None:
-    async with db.transaction() as tx:
-        await tx.execute(
-            "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, updated_at = ? WHERE id = ?",
-            (to_db(now), message_id, to_db(now), outbox_id),
-        )
+async def mark_sent(tx: Tx, outbox_id: int, now: datetime, message_id: int) -> None:
+    await tx.execute(
+        "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, updated_at = ? WHERE id = ?",
+        (to_db(now), message_id, to_db(now), outbox_id),
+    )
 
 
 async def settle(
@@ -236,14 +235,13 @@ async def settle_in(
     return cursor.rowcount == 1
 
 
-async def retry_later(db: Database, outbox_id: int, due_at: datetime, reason: str, now: datetime) -> None:
+async def retry_later(tx: Tx, outbox_id: int, due_at: datetime, reason: str, now: datetime) -> None:
     """A send that certainly did not arrive (429, server error): back to planned for a later try."""
-    async with db.transaction() as tx:
-        await tx.execute(
-            "UPDATE outbox SET state = 'planned', due_at = ?, reason = ?, updated_at = ? "
-            "WHERE id = ? AND state IN ('sending', 'planned')",
-            (to_db(due_at), reason, to_db(now), outbox_id),
-        )
+    await tx.execute(
+        "UPDATE outbox SET state = 'planned', due_at = ?, reason = ?, updated_at = ? "
+        "WHERE id = ? AND state IN ('sending', 'planned')",
+        (to_db(due_at), reason, to_db(now), outbox_id),
+    )
 
 
 async def postpone(tx: Tx, outbox_id: int, due_at: datetime, reason: str, now: datetime) -> None:
