@@ -190,6 +190,10 @@ class Database:
         finally:
             shared.members -= 1
             if shared.members == 0:
+                # Closed to newcomers at once: from here on, a writer starts the next shared transaction.
+                shared.open = False
+                if self._shared is shared:
+                    self._shared = None
                 # In a task of its own, so that every member, this one too, goes on in the order it
                 # wrote (a campaign's messages leave in the order they were claimed).
                 shared.committing = asyncio.create_task(self._commit_shared(shared))
@@ -197,10 +201,7 @@ class Database:
             await asyncio.shield(shared.committed)
 
     async def _commit_shared(self, shared: _SharedCommit) -> None:
-        """The last member out commits for everyone (or rolls back if the commit fails)."""
-        shared.open = False
-        if self._shared is shared:
-            self._shared = None
+        """Commit for every member (or roll back if the commit fails)."""
         if not shared.begun:
             shared.committed.set_result(None)
             return

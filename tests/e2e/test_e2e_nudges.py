@@ -498,8 +498,12 @@ async def test_a_crash_mid_campaign_sends_no_one_the_message_twice(shops: Callab
         assert set(states.values()) <= {"sent", "unknown"}, Counter(states.values())
         assert {uid for uid in ids if delivered[uid] == 0} <= unknown
         assert all(delivered[uid] == 1 for uid in ids if uid not in unknown)
-        # Only the sends in flight at the kill: at most one per sender (8).
-        assert 0 < len(unknown) <= 8, sorted(unknown)
-        assert f"interrupted earlier, marked unknown: {len(unknown)}" in outputs[0], outputs[0]
+        # Only the sends in flight at the kill: at most one per sender (8). None when the kill lands
+        # while the senders wait for their shared commit (nothing is in flight then); a send caught in
+        # flight is tested on its own in tests/integration/test_nudges.py
+        # (test_a_send_interrupted_by_a_crash_is_never_repeated).
+        assert len(unknown) <= 8, sorted(unknown)
+        if unknown:
+            assert f"interrupted earlier, marked unknown: {len(unknown)}" in outputs[0], outputs[0]
     finally:
         await asyncio.to_thread(stop_process, proc)

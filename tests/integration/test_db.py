@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -334,3 +335,31 @@ async def test_members_go_on_in_the_order_they_wrote(raw_db: Database) -> None:
 
     await asyncio.gather(*(write(n) for n in range(20)))
     assert order == list(range(20))
+
+
+async def test_a_writer_arriving_while_the_commit_is_on_its_way_starts_the_next_one(
+    raw_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await raw_db._writer.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+    commit = raw_db._commit_shared
+    problems: list[BaseException] = []
+
+    async def slow_commit(shared: Any) -> None:
+        await asyncio.sleep(0.003)  # a slow disk: writers keep arriving while the commit is on its way
+        try:
+            await commit(shared)
+        except BaseException as exc:  # in a task of its own: nobody else would see it
+            problems.append(exc)
+            raise
+
+    monkeypatch.setattr(raw_db, "_commit_shared", slow_commit)
+
+    async def write(n: int) -> None:
+        await asyncio.sleep(n / 10_000)
+        async with raw_db.shared_transaction() as tx:
+            await tx.execute("INSERT INTO t (n) VALUES (?)", (n,))
+
+    await asyncio.gather(*(write(n) for n in range(300)))
+    await asyncio.sleep(0.01)
+    assert problems == []
+    assert await raw_db.fetch_value("SELECT COUNT(*) FROM t") == 300
