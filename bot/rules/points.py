@@ -76,8 +76,8 @@ def next_expiry(entries: Sequence[LedgerEntry], now: datetime) -> Expiry | None:
 def expiring_soon(
     entries: Sequence[LedgerEntry], now: datetime, end: datetime
 ) -> tuple[int, datetime] | None:
-    """(points that expire after `now` and no later than `end`, the soonest expiry) when there are any:
-    `expiring_between` and `next_expiry` at once, for many accounts."""
+    """(points that expire after `now` and no later than `end`, the soonest expiry) when there are any;
+    one pass over the lots, for many accounts at once."""
     lots = remaining_lots(entries)
     points = sum(lot.points for lot in lots if lot.expires_at is not None and now < lot.expires_at <= end)
     soonest = _next_expiry(lots, now)
@@ -107,12 +107,3 @@ def tier_for(activity: int, regular_from: int, loyal_from: int) -> Tier:
 def expired_lots(entries: Sequence[LedgerEntry], now: datetime) -> list[Lot]:
     """Lots whose expiry has come and which still hold points: each needs an `expire` entry."""
     return [lot for lot in remaining_lots(entries) if lot.expires_at is not None and lot.expires_at <= now]
-
-
-def expiring_between(entries: Sequence[LedgerEntry], start: datetime, end: datetime) -> int:
-    """Points that will expire after `start` and no later than `end`."""
-    return sum(
-        lot.points
-        for lot in remaining_lots(entries)
-        if lot.expires_at is not None and start < lot.expires_at <= end
-    )

@@ -68,20 +68,12 @@ def median_gap_days(purchase_times: Sequence[datetime]) -> float | None:
     return float(median(gaps)) if gaps else None
 
 
-def late_since(purchase_times: Sequence[datetime], rules: SegmentsConfig) -> datetime | None:
-    """When a regular customer became late by their own rhythm (None if too few purchases to tell).
-
-    A weekly buyer is late after `late_multiple` weeks, not after the shop-wide month.
-    """
-    if not purchase_times:
-        return None
-    return late_since_from(max(purchase_times), len(purchase_times), median_gap_days(purchase_times), rules)
-
-
 def late_since_from(
     last_purchase_at: datetime | None, purchases: int, median_gap: float | None, rules: SegmentsConfig
 ) -> datetime | None:
-    """`late_since` from a purchase summary (the planner reads summaries, not every purchase)."""
+    """When a regular customer became late by their own rhythm, from their purchase summary (None if too
+    few purchases to tell). A weekly buyer is late after `late_multiple` weeks, not after the shop-wide
+    month."""
     if last_purchase_at is None or median_gap is None or median_gap <= 0:
         return None
     if purchases < rules.late_min_purchases:

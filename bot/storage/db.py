@@ -103,7 +103,7 @@ class _SharedCommit:
         self.open = True  # takes newcomers
         self.begun = False
         self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.committing: asyncio.Task[None] | None = None
+        self.committing: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
 
 
 class Database:

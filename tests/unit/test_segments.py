@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 from bot.config import SegmentsConfig
 from bot.rules.segments import (
     Segment,
-    late_since,
+    late_since_from,
     median_gap_days,
     restock_due,
     segment_entered_at,
     segment_for,
+    summarise_purchases,
 )
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -27,6 +28,12 @@ RULES = SegmentsConfig()  # new 30, at risk 21, lapsed 35, lost 180; late ×2 wi
 
 def days_ago(days: float) -> datetime:
     return NOW - timedelta(days=days)
+
+
+def late_since(purchase_times: list[datetime], rules: SegmentsConfig) -> datetime | None:
+    """As the planner works it out: from the purchase summary stored for the shop record."""
+    summary = summarise_purchases(purchase_times, {})
+    return late_since_from(summary.last_at, summary.purchases, summary.median_gap_days, rules)
 
 
 def test_the_defaults_are_the_documented_ones() -> None:
