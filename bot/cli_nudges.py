@@ -13,7 +13,7 @@ from bot.config import Config, require_token
 from bot.exports import to_csv_bytes
 
 if TYPE_CHECKING:
-    from bot.services.nudges import PlanReport
+    from bot.services.planner import PlanReport
 
 # aiogram, the services and the templates are imported where they are used: building the argument
 # parser (which every command does, `check-config` too) stays quick.

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,13 @@ def in_holdout(user_id: int, rule: str, percent: int) -> bool:
         return False
     digest = hashlib.sha256(f"holdout:{rule}:{user_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % 10_000 < percent * 100
+
+
+def zone_or(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    """The customer's time zone by name, or the shop's when they gave none (or one we do not know)."""
+    if not name:
+        return fallback
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return fallback

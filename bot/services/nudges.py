@@ -8,39 +8,26 @@ Consent, reachability, the customer's pause and the caps are checked again right
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.clock import Clock
 from bot.config import Config, RuleConfig
 from bot.models import ConsentState, Customer
 from bot.rules.codes import coupon_code
-from bot.rules.nudges import (
-    HISTORY_WINDOW,
-    CustomerFacts,
-    Decision,
-    Fact,
-    Outcome,
-    PastMessage,
-    due_windows,
-    plan_customer,
-)
-from bot.rules.pacing import Caps, QuietHours, customer_caps
-from bot.rules.segments import days_between, late_since_from
+from bot.rules.pacing import Caps, QuietHours, customer_caps, zone_or
+from bot.rules.segments import days_between
 from bot.services.loyalty import LoyaltyService
-from bot.services.summaries import refresh_purchase_summaries
 from bot.storage import campaigns, coupons, customers, planning, settings, surveys
 from bot.storage import outbox as outbox_store
 from bot.storage.db import Database, Tx
-from bot.storage.outbox import NewOutboxRow, OutboxRow, OutboxState
+from bot.storage.outbox import OutboxRow, OutboxState
 from bot.templates import NudgeTemplates, TemplateProblem
 from bot.texts import Texts
 
@@ -88,185 +75,6 @@ class MessageSender(Protocol):
     async def send(
         self, chat_id: int, html: str, fewer_button: str, survey: SurveyAttachment | None = None
     ) -> SendResult: ...
-
-
-# -- planning -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class PlanReport:
-    customers: int = 0
-    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, outcome, reason)
-    written: int = 0
-    decisions: list[Decision] = field(default_factory=list)  # kept in dry runs, up to `keep`
-
-
-class NudgePlanner:
-    def __init__(self, db: Database, clock: Clock, config: Config, loyalty: LoyaltyService) -> None:
-        self._db = db
-        self._clock = clock
-        self._config = config
-        self._loyalty = loyalty
-        self._caps = Caps(config.marketing.max_per_7_days, config.marketing.max_per_30_days)
-
-    async def plan(
-        self,
-        now: datetime | None = None,
-        *,
-        dry_run: bool = False,
-        every_customer: bool = False,
-        slice_size: int = 20_000,
-        keep: int = 1000,
-    ) -> PlanReport:
-        """Decide for every customer something can be due for; unless `dry_run`, write planned and
-        held-out rows to the outbox.
-
-        Only customers inside a rule's due window (`due_windows`) are read and decided for: at a million
-        customers, deciding for each would take minutes. `every_customer` decides for all of them,
-        eligible or not (a dry run's "why not" for everyone; the windows must agree with it).
-        """
-        now = now or self._clock.now()
-        rules = [r for r in self._config.nudges.rules if r.enabled]
-        report = PlanReport()
-        if not rules or not self._config.nudges.enabled:
-            return report
-        # Summaries of purchases recorded since the last run (a purchase marks its record stale).
-        await refresh_purchase_summaries(self._db)
-        windows = None if every_customer else due_windows(self._config.nudges, now)
-        expiring_days = max((r.days for r in rules if r.trigger == "points_expiring"), default=None)
-        shop_zone = self._config.shop.zone
-        # Rules a customer can be due for, from the windows they are in: the others cannot fire.
-        rules_of_mask: dict[int, list[RuleConfig]] = {}
-
-        def rules_in(mask: int) -> list[RuleConfig]:
-            if windows is None:
-                return rules
-            if mask not in rules_of_mask:
-                inside = {w.rule for i, w in enumerate(windows) if mask >> i & 1}
-                rules_of_mask[mask] = [r for r in rules if r.name in inside]
-            return rules_of_mask[mask]
-
-        def bits(fact: Fact) -> int:
-            """The mask bits of the windows on `fact`: only customers in them need it worked out."""
-            return -1 if windows is None else sum(1 << i for i, w in enumerate(windows) if w.fact is fact)
-
-        expiring_bits, late_bits = bits(Fact.POINTS_EXPIRING), bits(Fact.LATE_SINCE)
-
-        async def read_slice(after: int) -> _Slice | None:
-            rows = await planning.customers_slice(
-                self._db, after, slice_size, only_eligible=not dry_run, due=windows
-            )
-            if not rows:
-                return None
-            expiring: dict[int, tuple[int, datetime]] = {}
-            if expiring_days is not None:
-                with_points = [
-                    r.account_id for r in rows if r.account_id is not None and r.due_mask & expiring_bits
-                ]
-                expiring = await self._loyalty.expiring_of(with_points, expiring_days, now)
-            past: dict[int, list[PastMessage]] = defaultdict(list)
-            for h in await outbox_store.history_of(self._db, [r.user_id for r in rows], now - HISTORY_WINDOW):
-                past[h.user_id].append(
-                    PastMessage(h.rule, h.step, h.period, h.state.value, h.created_at, h.sent_at)
-                )
-            return _Slice(rows, expiring, past)
-
-        # The database reads the next slice and writes the last one's rows while this one is decided
-        # (in their own threads): at a million customers that is a good part of the time.
-        reading: asyncio.Task[_Slice | None] = asyncio.create_task(read_slice(0))
-        writing: asyncio.Task[int] | None = None
-        try:
-            while (current := await reading) is not None:
-                reading = asyncio.create_task(read_slice(current.rows[-1].user_id))
-                report.customers += len(current.rows)
-                new_rows: list[NewOutboxRow] = []
-                for row in current.rows:
-                    facts = self._facts(row, current.expiring, shop_zone, bool(row.due_mask & late_bits))
-                    due = rules_in(row.due_mask)
-                    history = current.past[row.user_id]
-                    for decision in plan_customer(facts, history, self._config.nudges, self._caps, now, due):
-                        report.counts[(decision.rule, decision.outcome.value, decision.reason)] += 1
-                        if dry_run and len(report.decisions) < keep:
-                            report.decisions.append(decision)
-                        if decision.outcome in (Outcome.PLAN, Outcome.HOLD_OUT):
-                            new_rows.append(_outbox_row(decision))
-                if not dry_run:
-                    if writing is not None:
-                        report.written += await writing
-                    writing = asyncio.create_task(outbox_store.insert_many(self._db, new_rows, now))
-            if writing is not None:
-                report.written += await writing
-                writing = None
-        finally:
-            for task in (reading, writing):
-                if task is not None and not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-        return report
-
-    def _facts(
-        self,
-        row: planning.CustomerRow,
-        expiring: dict[int, tuple[int, datetime]],
-        shop_zone: ZoneInfo,
-        late: bool,
-    ) -> CustomerFacts:
-        account = row.account_id
-        soonest = expiring.get(account) if account is not None else None
-        return CustomerFacts(
-            user_id=row.user_id,
-            consent_granted_at=row.consent_at if row.consent == ConsentState.GRANTED.value else None,
-            reachable=row.reachable,
-            frequency=row.frequency,
-            paused_until=row.paused_until,
-            zone=_zone(row.timezone, shop_zone),
-            birthday=row.birthday,
-            purchases=row.purchases,
-            first_purchase_at=row.first_purchase_at,
-            last_purchase_at=row.last_purchase_at,
-            late_since=late_since_from(
-                row.last_purchase_at, row.purchases, row.median_gap_days, self._config.nudges.segments
-            )
-            if late
-            else None,
-            points_expiring_at=soonest[1] if soonest else None,
-            restock=row.restock,
-            no_win_back=row.no_win_back,
-        )
-
-
-@dataclass(frozen=True)
-class _Slice:
-    """Customers the planner decides for at once, with their expiring points and recent messages."""
-
-    rows: list[planning.CustomerRow]
-    expiring: dict[int, tuple[int, datetime]]
-    past: dict[int, list[PastMessage]]
-
-
-def _outbox_row(decision: Decision) -> NewOutboxRow:
-    state = OutboxState.PLANNED if decision.outcome is Outcome.PLAN else OutboxState.HELD_OUT
-    return NewOutboxRow(
-        user_id=decision.user_id,
-        rule=decision.rule,
-        step=decision.step,
-        period=decision.period,
-        template=decision.template,
-        priority=decision.priority,
-        state=state,
-        due_at=decision.due_at,
-        reason=None if state is OutboxState.PLANNED else decision.reason,
-    )
-
-
-def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
-    if not name:
-        return fallback
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return fallback
 
 
 # -- delivery -----------------------------------------------------------------------------------------
@@ -510,7 +318,7 @@ class NudgeDelivery:
         own_caps = customer_caps(self._caps, customer.frequency)
         if not own_caps.allows(sent_before, now):
             return ("capped", own_caps.next_allowed(sent_before, now))
-        allowed = self._quiet.next_allowed(now, _zone(customer.timezone, self._config.shop.zone))
+        allowed = self._quiet.next_allowed(now, zone_or(customer.timezone, self._config.shop.zone))
         if allowed > now:
             return ("quiet hours", allowed)
         return None

@@ -14,7 +14,8 @@ from bot.services.campaigns import CampaignService
 from bot.services.console import ConsoleService
 from bot.services.customers import CustomerService
 from bot.services.loyalty import LoyaltyService
-from bot.services.nudges import MessageSender, NudgeDelivery, NudgePlanner
+from bot.services.nudges import MessageSender, NudgeDelivery
+from bot.services.planner import NudgePlanner
 from bot.services.staff import StaffService
 from bot.services.surveys import SurveyService
 from bot.storage.db import Database

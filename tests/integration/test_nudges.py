@@ -32,12 +32,11 @@ from bot.services.loyalty import PurchaseInput, PurchaseItem
 from bot.services.nudges import (
     DeliveryReport,
     NudgeDelivery,
-    NudgePlanner,
-    PlanReport,
     SendResult,
     SendStatus,
     SurveyAttachment,
 )
+from bot.services.planner import NudgePlanner, PlanReport
 from bot.storage import customers as customer_store
 from bot.storage import outbox as outbox_store
 from bot.storage.db import Database
