@@ -7,7 +7,7 @@
    is timed in-process (`open_application` with a real aiogram `Bot` on an `AiohttpSession` pointed at
    the emulator). Prints messages/s and the emulator's flood-control violations (goals: ≥ 29/s, 0).
    At 30/s this phase takes N/30 s (about 6 minutes for 10 000).
-2. Limits lifted: a fresh emulator without flood control, [delivery] messages_per_second = 1000 and
+2. Limits lifted: a fresh emulator without flood control, the bot's own pacing lifted too (100 000 messages/s) and
    `--senders` concurrent senders. The pipeline's messages/s is compared with a bare aiogram loop
    (`asyncio.gather` of `bot.send_message` to the same chats, at most `--senders` at once) against the
    same emulator in the same run: once before and once after the pipeline, the ratio taken against their
@@ -63,17 +63,24 @@ def _load() -> str:
 
 
 def make_config(db_path: Path, api_base: str, *, messages_per_second: int, senders: int) -> Config:
-    return parse_config(
+    """The bench's shop. Above the 1 000 messages/s a shop may configure (Telegram's paid broadcasts),
+    `messages_per_second` is set past validation: limits lifted means the bot's own pacing too, so that
+    what is measured is the pipeline's cost, not the pace it keeps."""
+    config = parse_config(
         {
             "telegram": {"api_base": api_base, "token": TOKEN},
             "database": {"path": str(db_path)},
             "shop": {"name": "Кав'ярня «Bench»", "timezone": "Europe/Kyiv", "default_language": "uk"},
             # No holdout: every customer is sent the win-back.
             "nudges": {"holdout_percent": 0},
-            "delivery": {"messages_per_second": messages_per_second, "senders": senders},
+            "delivery": {"messages_per_second": min(messages_per_second, 1000), "senders": senders},
         },
         "bench",
     )
+    if messages_per_second <= 1000:
+        return config
+    delivery = config.delivery.model_copy(update={"messages_per_second": messages_per_second})
+    return config.model_copy(update={"delivery": delivery})
 
 
 async def seed(db_path: Path, n: int, seed_value: int = 11) -> list[int]:
@@ -253,9 +260,9 @@ async def telegram_pace(n: int, folder: Path) -> bool:
 
 
 async def limits_lifted(n: int, senders: int, folder: Path) -> bool:
-    print(f"\n2. Limits lifted: {n} customers, {senders} senders, 1000 messages/s allowed ({_load()})")
+    print(f"\n2. Limits lifted: {n} customers, {senders} senders, no flood control ({_load()})")
     async with Emulator.start(token=TOKEN, enforce_limits=False) as emu:
-        config = make_config(folder / "fast.sqlite3", emu.api_base, messages_per_second=1000, senders=senders)
+        config = make_config(folder / "fast.sqlite3", emu.api_base, messages_per_second=100_000, senders=senders)
         ids = await seed(Path(config.database.path), n)
         # The bare loop writes to chats nobody else uses, so per-chat counts stay checkable.
         bare_chats = [uid + 100_000_000 for uid in ids]

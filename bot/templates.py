@@ -6,6 +6,8 @@ Shop staff edit these files, so they run sandboxed (no attribute tricks), undefi
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,7 +18,15 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, get_currency_precision
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, pass_context
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    nodes,
+    pass_context,
+)
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -47,10 +57,15 @@ class Problem:
 class NudgeTemplates:
     """One sandboxed environment per language, built once at start."""
 
+    LOOKUP_SECONDS = 1.0
+
     def __init__(self, folder: Path, currency: str, zone: ZoneInfo, default_language: str) -> None:
         self.folder = folder
         self.default_language = default_language
         self._envs = {lang: _environment(folder / lang, lang, currency, zone) for lang in SUPPORTED_LANGUAGES}
+        self._found: dict[tuple[str, str], tuple[float, str, Template]] = {}
+        self._strings: dict[tuple[str, str], Template] = {}
+        self._fields: dict[tuple[str, tuple[int, ...]], frozenset[str]] = {}
 
     @classmethod
     def load(
@@ -67,23 +82,70 @@ class NudgeTemplates:
 
     def render(self, name: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
         """(text, language used): the customer's language, falling back to the shop's default."""
-        used = language if self.exists(name, language) else self.default_language
-        path = self.folder / used / f"{name}{SUFFIX}"
         try:
-            template = self._envs[used].get_template(f"{name}{SUFFIX}")
+            used, template = self._template(name, language)
             return template.render(**context).strip(), used
         except TemplateSyntaxError as exc:
+            path = self._path(name, language)
             problem = Problem(str(path), exc.lineno, exc.message or "syntax error")
             raise TemplateProblem(str(problem), problem) from exc
         except TemplateError as exc:
+            path = self._path(name, language)
             problem = Problem(str(path), _line_of(exc, path), str(exc))
             raise TemplateProblem(str(problem), problem) from exc
 
+    def fields_used(self, name: str) -> frozenset[str]:
+        """What template `name` reads from its context in any language: `customer.balance`, `coupon.code`,
+        …; a name used whole (passed to a filter, looped over) is `name.*`. A campaign's delivery reads
+        only what its messages say."""
+        templates = tuple(self._template(name, lang)[1] for lang in SUPPORTED_LANGUAGES)
+        key = (name, tuple(id(t) for t in templates))
+        if (found := self._fields.get(key)) is None:
+            found = frozenset().union(*(self._fields_in(t.filename) for t in templates))
+            self._fields = {k: v for k, v in self._fields.items() if k[0] != name}  # edited: forget the old
+            self._fields[key] = found
+        return found
+
+    def fields_used_by_string(self, source: str) -> frozenset[str]:
+        """`fields_used` of a campaign's own text."""
+        return _fields(self._envs[self.default_language].parse(source))
+
+    def _fields_in(self, filename: str | None) -> frozenset[str]:
+        if filename is None:
+            return frozenset()
+        return _fields(self._envs[self.default_language].parse(Path(filename).read_text(encoding="utf-8")))
+
+    def _compiled(self, source: str, language: str) -> Template:
+        """A campaign's own text, compiled once for all its messages (the last few texts are kept)."""
+        key = (source, language)
+        if (template := self._strings.get(key)) is None:
+            env = self._envs.get(language, self._envs[self.default_language])
+            template = env.from_string(source)
+            if len(self._strings) >= 32:
+                self._strings.clear()
+            self._strings[key] = template
+        return template
+
+    def _path(self, name: str, language: str) -> Path:
+        used = language if self.exists(name, language) else self.default_language
+        return self.folder / used / f"{name}{SUFFIX}"
+
+    def _template(self, name: str, language: str) -> tuple[str, Template]:
+        """(language used, compiled template), looked up on disk at most once a second: a campaign renders
+        thousands a second, and an edited file is still picked up at once as far as a person can tell."""
+        key = (name, language)
+        now = time.monotonic()
+        found = self._found.get(key)
+        if found is None or found[0] <= now:
+            used = language if self.exists(name, language) else self.default_language
+            found = (now + self.LOOKUP_SECONDS, used, self._envs[used].get_template(f"{name}{SUFFIX}"))
+            self._found[key] = found
+        return found[1], found[2]
+
     def render_string(self, source: str, language: str, context: dict[str, Any]) -> str:
         """An owner's own campaign text: the same sandbox, escaping and filters as the files."""
-        env = self._envs.get(language, self._envs[self.default_language])
         try:
-            return env.from_string(source).render(**context).strip()
+            return self._compiled(source, language).render(**context).strip()
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"line {exc.lineno}: {exc.message or 'syntax error'}") from exc
         except TemplateError as exc:
@@ -103,6 +165,29 @@ class NudgeTemplates:
                 except TemplateProblem as exc:
                     problems.append(exc.problem or Problem(str(path), None, str(exc)))
         return problems
+
+
+def _fields(tree: nodes.Template) -> frozenset[str]:
+    """`name.attribute` for every attribute a template reads of a context name, `name.*` for a name it
+    uses whole."""
+    found: set[str] = set()
+    bases: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        base = node.node  # type: ignore[attr-defined]  # both kinds have it; find_all is typed loosely
+        if not isinstance(base, nodes.Name):
+            continue
+        if isinstance(node, nodes.Getattr):
+            key: object = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            key = node.arg.value
+        else:
+            continue  # customer[some_variable]: the whole of it
+        found.add(f"{base.name}.{key}")
+        bases.add(id(base))
+    for name in tree.find_all(nodes.Name):
+        if name.ctx == "load" and id(name) not in bases:
+            found.add(f"{name.name}.*")
+    return frozenset(found)
 
 
 def _line_of(exc: BaseException, path: Path) -> int | None:
@@ -128,6 +213,7 @@ def _environment(folder: Path, language: str, currency: str, zone: ZoneInfo) -> 
     locale = Locale.parse(language)
     digits = get_currency_precision(currency)
 
+    @functools.lru_cache(maxsize=1024)  # a campaign formats the same few amounts and dates thousands of times
     def money(amount_minor: int) -> str:
         return str(format_currency(Decimal(amount_minor).scaleb(-digits), currency, locale=language))
 
@@ -135,15 +221,20 @@ def _environment(folder: Path, language: str, currency: str, zone: ZoneInfo) -> 
         return str(format_decimal(value, locale=language))
 
     def day(moment: datetime | date) -> str:
-        value = moment.astimezone(zone).date() if isinstance(moment, datetime) else moment
+        return long_date(moment.astimezone(zone).date() if isinstance(moment, datetime) else moment)
+
+    @functools.lru_cache(maxsize=1024)
+    def long_date(value: date) -> str:
         return str(format_date(value, format="long", locale=language))
+
+    plural_category = functools.lru_cache(maxsize=1024)(locale.plural_form)
 
     @pass_context
     def plural(_context: Context, count: int, *forms: str) -> str:
         """`{{ n | plural("бал", "бали", "балів") }}`: one, few, many (ru, uk); one, other (en)."""
         if not forms:
             raise TemplateError("plural needs the word forms: one, few, many (or one, other)")
-        category = locale.plural_form(abs(int(count)))
+        category = plural_category(abs(int(count)))
         index = {"one": 0, "few": 1, "many": 2, "other": 2}.get(category, len(forms) - 1)
         return forms[min(index, len(forms) - 1)]
 

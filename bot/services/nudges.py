@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from jinja2 import TemplateError
+
+from bot import SUPPORTED_LANGUAGES
 from bot.clock import Clock
 from bot.config import Config, RuleConfig
-from bot.models import ConsentState, Customer
+from bot.models import ConsentState, Customer, LoyaltyAccount, Tier
 from bot.rules.codes import coupon_code
 from bot.rules.pacing import Caps, QuietHours, customer_caps, zone_or
 from bot.rules.segments import days_between
-from bot.services.loyalty import LoyaltyService
-from bot.storage import campaigns, coupons, customers, planning, settings, surveys
+from bot.services.loyalty import BalanceView, LoyaltyService
+from bot.storage import accounts, campaigns, coupons, customers, planning, settings, surveys
 from bot.storage import outbox as outbox_store
 from bot.storage.db import Database, Tx
 from bot.storage.outbox import OutboxRow, OutboxState
@@ -111,6 +115,13 @@ class SlidingWindowLimiter:
                     return slot
                 await asyncio.sleep(max(self._window - (now - self._slots[0].at), self.POLL))
 
+    def release(self, slot: _Slot) -> None:
+        """The event of this slot did not happen after all (nothing was sent): it frees its place."""
+        for index, held in enumerate(self._slots):
+            if held is slot:
+                del self._slots[index]
+                return
+
     def done(self, slot: _Slot) -> None:
         """The send of an `until_done` slot has been answered (or failed): it counts from now."""
         slot.at = max(slot.at, self._monotonic())
@@ -151,13 +162,27 @@ class DeliveryReport:
 
 
 class NudgeDelivery:
-    """Sends due outbox rows at Telegram's pace; each row at most once."""
+    """Sends due outbox rows at Telegram's pace; each row at most once.
+
+    Rows are claimed a group at a time, as their turns in Telegram's limits come: one transaction checks
+    consent, reachability, the customer's pause and the caps for the whole group and marks its rows
+    'sending' (on disk before any of them is sent). What each message says is read for the group at once,
+    and the answers are settled a group at a time too: a campaign costs a handful of statements per group,
+    not a dozen per message.
+    """
 
     # Seconds of safety added to Telegram's windows: our clock and Telegram's see a send at different times.
     WINDOW_MARGIN = 0.05
     # The global window counts each send from its answer (see SlidingWindowLimiter), which Telegram's
     # moment of counting always precedes: only timer granularity is left to cover.
     GLOBAL_MARGIN = 0.005
+    # At most this many rows are claimed together; fewer at a slower pace (a tenth of a second of
+    # sending), so that what the claim checked is still true when each message goes, and a crash leaves
+    # few messages claimed but not sent (they become 'unknown': see `at_risk_on_crash`).
+    MAX_CLAIM = 64
+    # The kill switch is read again after this many seconds: /pause stops the sends within that.
+    PAUSE_RECHECK = 0.2
+    SETTLE_WRITE = 0.05  # seconds a group of answers takes to reach the disk, generously
 
     def __init__(
         self,
@@ -181,8 +206,30 @@ class NudgeDelivery:
         delivery = config.delivery
         self._global = SlidingWindowLimiter(delivery.messages_per_second, 1.0 + self.GLOBAL_MARGIN)
         self._per_chat = PerChatSpacing(delivery.per_chat_interval_seconds + self.WINDOW_MARGIN)
+        self._claim_size = self.claim_size(delivery.messages_per_second)
         self._flood_until = 0.0
         self._rules = {r.name: r for r in config.nudges.rules}
+        self._fewer = {lang: texts.translator(lang)("nudge-fewer-button") for lang in SUPPORTED_LANGUAGES}
+        self._tier_names = {
+            (lang, tier): texts.translator(lang)(f"tier-{tier}")
+            for lang in SUPPORTED_LANGUAGES
+            for tier in (t.value for t in Tier)
+        }
+        self._paused = False
+        self._paused_read_until = 0.0  # monotonic moment until which `_paused` is trusted
+        self._pause_read = asyncio.Lock()
+
+    @classmethod
+    def claim_size(cls, messages_per_second: int) -> int:
+        return max(1, min(cls.MAX_CLAIM, messages_per_second // 10))
+
+    @classmethod
+    def at_risk_on_crash(cls, messages_per_second: int, senders: int) -> int:
+        """The most messages a crash can leave in 'sending' (recorded unknown, never resent): a group
+        being handed over and one waiting, those in flight, and the answers not yet written."""
+        claim = cls.claim_size(messages_per_second)
+        answered = math.ceil(messages_per_second * (_Settlements.GATHER + cls.SETTLE_WRITE))
+        return 2 * claim + senders + answered
 
     async def recover(self) -> int:
         """At start: rows left in 'sending' by a crash become 'unknown' and are never sent again."""
@@ -201,8 +248,9 @@ class NudgeDelivery:
         """
         report = DeliveryReport()
         tries: Counter[int] = Counter()
+        self._paused_read_until = 0.0  # each call starts from the switch as it is now
         while stop is None or not stop.is_set():
-            if await self.paused():
+            if await self._paused_lately():
                 break
             now = self._clock.now()
             rows = [
@@ -216,93 +264,144 @@ class NudgeDelivery:
                 await asyncio.sleep(max(wait, 0.05))
                 continue
             tries.update(r.id for r in rows)
-            gate = asyncio.Semaphore(self._config.delivery.senders)
-            await asyncio.gather(*(self._deliver_gated(row, gate, stop, report) for row in rows))
+            await self._deliver_rows(rows, stop, report)
         return report
 
-    async def _deliver_gated(
-        self, row: OutboxRow, gate: asyncio.Semaphore, stop: asyncio.Event | None, report: DeliveryReport
-    ) -> None:
-        async with gate:
-            if stop is not None and stop.is_set():
-                return
-            report.attempted += 1
-            report.add(await self.deliver(row))
-
     async def deliver(self, row: OutboxRow) -> str:
-        """One row: wait for its turn, check again, render, mark sending, send, settle."""
-        if await self.paused():
-            return "paused"  # not even waiting for a turn: the rest of a paused batch drains at once
-        # The turn comes first, so that consent, pause and caps are read right before the send.
-        slot = await self._pace(row.user_id)
+        """One row, as `deliver_due` sends it: what became of it."""
+        self._paused_read_until = 0.0
+        report = DeliveryReport()
+        if not await self._paused_lately():
+            await self._deliver_rows([row], None, report)
+        return next(iter(report.outcomes), "paused")  # a paused row stays planned, for after /resume
+
+    async def paused(self) -> bool:
+        """The shop's kill switch (/pause): nothing is sent while it is on; rows simply wait."""
+        return await settings.get(self._db, settings.MARKETING_PAUSED) == "1"
+
+    async def _paused_lately(self) -> bool:
+        """The kill switch as read at most `PAUSE_RECHECK` seconds ago (one read for all the senders)."""
+        if time.monotonic() < self._paused_read_until:
+            return self._paused
+        async with self._pause_read:
+            if time.monotonic() >= self._paused_read_until:
+                self._paused = await self.paused()
+                self._paused_read_until = time.monotonic() + self.PAUSE_RECHECK
+        return self._paused
+
+    async def _deliver_rows(
+        self, rows: list[OutboxRow], stop: asyncio.Event | None, report: DeliveryReport
+    ) -> None:
+        """Claim the rows a group at a time as their turns come; `senders` tasks send what is claimed."""
+        ready: asyncio.Queue[_Ready | None] = asyncio.Queue(maxsize=self._claim_size)
+        senders = min(self._config.delivery.senders, len(rows))
+        settlements = _Settlements(self._write_settlements)
+        tasks = [asyncio.create_task(self._claim_in_turn(rows, ready, senders, stop, report))]
+        tasks += [
+            asyncio.create_task(self._send_ready(ready, settlements, stop, report)) for _ in range(senders)
+        ]
         try:
-            return await self._deliver_in_turn(row)
+            await asyncio.gather(*tasks)
         finally:
-            # Counted against Telegram's limit from the send's answer on (see SlidingWindowLimiter).
-            self._global.done(slot)
+            for task in tasks:  # one failed (or this call was cancelled): the others stop too
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await settlements.close()
 
-    async def _deliver_in_turn(self, row: OutboxRow) -> str:
-        if await self.paused():
-            return "paused"  # the row stays planned and goes when the shop resumes
+    async def _claim_in_turn(
+        self,
+        rows: list[OutboxRow],
+        ready: asyncio.Queue[_Ready | None],
+        senders: int,
+        stop: asyncio.Event | None,
+        report: DeliveryReport,
+    ) -> None:
+        for first in range(0, len(rows), self._claim_size):
+            if (stop is not None and stop.is_set()) or await self._paused_lately():
+                break
+            claim = rows[first : first + self._claim_size]
+            # The turns come first, so that the checks are made right before the sends.
+            turns = [await self._pace(row.user_id) for row in claim]
+            for item in await self._claim(claim, turns, report):
+                await ready.put(item)
+        for _ in range(senders):
+            await ready.put(None)
+
+    async def _claim(self, rows: list[OutboxRow], turns: list[_Slot], report: DeliveryReport) -> list[_Ready]:
+        """Check, render and mark 'sending' a group of rows in one transaction: the messages to send now.
+
+        A row that must not go now is skipped or postponed (and its turn given back) in the same
+        transaction; a row whose template cannot be rendered fails, naming the file and line.
+        """
         now = self._clock.now()
-        # What the message says about the customer, read before the write turn (which the other senders
-        # wait for); the checks that decide whether it goes are made in the turn, right before the send.
-        before = await customers.get(self._db, row.user_id)
-        prepared: tuple[str, dict[str, Any]] | None = None
-        if before is not None:
-            language = self._texts.resolve_language(before.language, before.telegram_language)
-            prepared = (language, await self._context(row, before, language, None))
-        try:
-            # Shared: the senders claiming their messages at the same moment share one disk sync; the
-            # mark is on disk before the send.
-            async with self._db.shared_transaction() as tx:
-                customer = await customers.get(tx, row.user_id)
-                verdict = await self._send_time_check(tx, row, customer, now)
-                if verdict is not None:
-                    return await self._skip_or_wait(tx, row, verdict, now)
-                assert customer is not None
-                language = self._texts.resolve_language(customer.language, customer.telegram_language)
-                rule = self._rules.get(row.rule)
-                step = rule.steps[row.step] if rule is not None and row.step < len(rule.steps) else None
-                coupon = None
-                if rule is not None and rule.coupon is not None and step is not None and step.coupon:
-                    coupon = await self._issue_coupon(tx, row, rule, now)
-                code = coupon[0] if coupon else None
-                if prepared is not None and prepared[0] == language:
-                    context = {**prepared[1], "coupon": self._coupon_context(row, coupon)}
-                else:  # the customer changed their language meanwhile
-                    context = await self._context(row, customer, language, coupon)
-                if row.campaign_id is not None and row.template == campaigns.OWN_TEXT:
-                    own = await campaigns.text_of(tx, row.campaign_id) or ""
-                    html, used = self._templates.render_string(own, language, context), language
-                else:
-                    html, used = self._templates.render(row.template, language, context)
-                survey = None
-                if step is not None and step.survey is not None:
-                    survey_id = await surveys.open_survey(tx, row.user_id, step.survey, row.id, now)
-                    tr = self._texts.translator(used)
-                    labels = (
-                        {r: tr(f"survey-reason-{r}") for r in LEAVE_REASONS} if step.survey == "leave" else {}
-                    )
-                    survey = SurveyAttachment(step.survey, survey_id, labels)
-                if not await outbox_store.mark_sending(tx, row.id, now, code, used):
-                    return "taken elsewhere"
-        except TemplateProblem as exc:
-            await outbox_store.settle(
-                self._db, row.id, OutboxState.FAILED, f"template: {exc}"[:300], now, from_states=("planned",)
-            )
-            log.error("nudge %s not sent: %s", row.id, exc)
-            return "failed: template"
-        fewer = self._texts.translator(used)("nudge-fewer-button")
-        result = (
-            await self._sender.send(row.user_id, html, fewer, survey)
-            if survey
-            else await self._sender.send(row.user_id, html, fewer)
-        )
-        return await self._settle(row, result)
+        users = [r.user_id for r in rows]
+        # What the messages say about each customer, read before the write turn (other writers wait for
+        # it); what decides whether a message goes is read in the turn, right before the sends.
+        about = await self._about(rows)
+        ready: list[_Ready] = []
+        async with self._db.transaction() as tx:
+            fresh = await customers.get_many(tx, users)
+            sent_before = await outbox_store.sent_times_of(tx, users, now - CAP_WINDOW)
+            still_planned = await outbox_store.planned_among(tx, [r.id for r in rows])
+            going: list[tuple[OutboxRow, _Slot, Customer]] = []
+            settled: list[tuple[int, OutboxState, str]] = []
+            waits: list[tuple[int, datetime, str]] = []
 
-    async def _send_time_check(
-        self, tx: Tx, row: OutboxRow, customer: Customer | None, now: datetime
+            def not_now(row: OutboxRow, turn: _Slot, outcome: str) -> None:
+                self._global.release(turn)
+                report.attempted += 1
+                report.add(outcome)
+
+            for row, turn in zip(rows, turns, strict=True):
+                customer = fresh.get(row.user_id)
+                if row.id not in still_planned:
+                    not_now(row, turn, "taken elsewhere")
+                    continue
+                times = sent_before.setdefault(row.user_id, [])
+                verdict = self._send_time_check(row, customer, times, now)
+                if verdict is None and customer is not None:
+                    going.append((row, turn, customer))
+                    times.append(now)  # a second message to the customer in this group sees the first
+                    continue
+                reason, until = verdict or ("customer forgotten", None)
+                if until is None or until > row.due_at + MAX_WAIT:
+                    settled.append((row.id, OutboxState.SKIPPED, reason))
+                    not_now(row, turn, f"skipped: {reason}")
+                else:
+                    waits.append((row.id, until, reason))
+                    not_now(row, turn, f"waits: {reason}")
+
+            issued = await self._coupons(tx, [row for row, _, _ in going], now)
+            claims: list[outbox_store.Claim] = []
+            new_coupons: list[coupons.NewCoupon] = []
+            for row, turn, customer in going:
+                language = self._texts.resolve_language(customer.language, customer.telegram_language)
+                coupon = issued.get(row.id)
+                context = self._context(row, customer, language, about, coupon, now)
+                try:
+                    if row.campaign_id is not None and row.template == campaigns.OWN_TEXT:
+                        own = about.own_texts.get(row.campaign_id, "")
+                        html, used = self._templates.render_string(own, language, context), language
+                    else:
+                        html, used = self._templates.render(row.template, language, context)
+                except TemplateProblem as exc:
+                    log.error("nudge %s not sent: %s", row.id, exc)
+                    settled.append((row.id, OutboxState.FAILED, f"template: {exc}"[:300]))
+                    not_now(row, turn, "failed: template")
+                    continue
+                if coupon is not None and coupon.new is not None:
+                    new_coupons.append(coupon.new)
+                survey = await self._survey(tx, row, used, now)
+                claims.append(outbox_store.Claim(row.id, coupon.code if coupon else None, used))
+                ready.append(_Ready(row, html, used, survey, turn))
+            await coupons.insert_many(tx, new_coupons)
+            await outbox_store.mark_sending_many(tx, claims, now)
+            await outbox_store.settle_many(tx, settled, now, from_states=("planned",))
+            await outbox_store.postpone_many(tx, waits, now)
+        return ready
+
+    def _send_time_check(
+        self, row: OutboxRow, customer: Customer | None, sent_before: list[datetime], now: datetime
     ) -> tuple[str, datetime | None] | None:
         """Why this row must not go now (and until when it could wait), or None to send it."""
         if customer is None:
@@ -314,7 +413,6 @@ class NudgeDelivery:
         if customer.paused_until is not None and customer.paused_until > now:
             return ("paused by customer", customer.paused_until)
         # Campaigns too: an owner's broadcast does not get to pester either.
-        sent_before = await outbox_store.sent_times(tx, row.user_id, now - CAP_WINDOW)
         own_caps = customer_caps(self._caps, customer.frequency)
         if not own_caps.allows(sent_before, now):
             return ("capped", own_caps.next_allowed(sent_before, now))
@@ -323,80 +421,145 @@ class NudgeDelivery:
             return ("quiet hours", allowed)
         return None
 
-    async def paused(self) -> bool:
-        """The shop's kill switch (/pause): nothing is sent while it is on; rows simply wait."""
-        return await settings.get(self._db, settings.MARKETING_PAUSED) == "1"
-
-    async def _skip_or_wait(
-        self, tx: Tx, row: OutboxRow, verdict: tuple[str, datetime | None], now: datetime
-    ) -> str:
-        reason, until = verdict
-        if until is None or until > row.due_at + MAX_WAIT:
-            await outbox_store.settle_in(
-                tx, row.id, OutboxState.SKIPPED, reason, now, from_states=("planned",)
-            )
-            return f"skipped: {reason}"
-        await outbox_store.postpone(tx, row.id, until, reason, now)
-        return f"waits: {reason}"
-
-    async def _issue_coupon(
-        self, tx: Any, row: OutboxRow, rule: RuleConfig, now: datetime
-    ) -> tuple[str, datetime]:
-        """(code, valid until): the row's coupon from an earlier try, or a new one."""
-        assert rule.coupon is not None
-        existing = await coupons.for_outbox(tx, row.id)
-        if existing is not None:
-            return existing.code, existing.valid_until
-        while True:
-            code = coupon_code()
+    async def _coupons(self, tx: Tx, rows: list[OutboxRow], now: datetime) -> dict[int, _Coupon]:
+        """The coupon of each row whose step carries one: from an earlier try of the row, or a new code."""
+        with_coupon = [row for row in rows if self._coupon_rule(row) is not None]
+        if not with_coupon:
+            return {}
+        earlier = await coupons.for_outboxes(tx, [row.id for row in with_coupon])
+        found = {outbox_id: _Coupon(c.code, c.valid_until, None) for outbox_id, c in earlier.items()}
+        fresh = [row for row in with_coupon if row.id not in found]
+        codes: dict[int, str] = {}
+        while pending := [row for row in fresh if row.id not in codes]:
+            drawn = {row.id: coupon_code() for row in pending}
+            # Codes are random: one drawn twice, or already some coupon's, is drawn again.
+            taken = await coupons.codes_taken(tx, drawn.values())
+            for outbox_id, code in drawn.items():
+                if code not in taken and code not in codes.values():
+                    codes[outbox_id] = code
+        for row in fresh:
+            rule = self._coupon_rule(row)
+            assert rule is not None and rule.coupon is not None
             valid_until = now + timedelta(days=rule.coupon.valid_days)
-            if await coupons.insert(
-                tx, code, row.user_id, row.rule, row.id, rule.coupon.kind, rule.coupon.value, now, valid_until
-            ):
-                return code, valid_until
+            new = coupons.NewCoupon(
+                codes[row.id],
+                row.user_id,
+                row.rule,
+                row.id,
+                rule.coupon.kind,
+                rule.coupon.value,
+                now,
+                valid_until,
+            )
+            found[row.id] = _Coupon(new.code, valid_until, new)
+        return found
 
-    async def _context(
-        self, row: OutboxRow, customer: Any, language: str, coupon: tuple[str, datetime] | None
-    ) -> dict[str, Any]:
+    def _coupon_rule(self, row: OutboxRow) -> RuleConfig | None:
+        """The row's rule if this step of it carries a coupon."""
+        rule = self._rules.get(row.rule)
+        if (
+            rule is None
+            or rule.coupon is None
+            or row.step >= len(rule.steps)
+            or not rule.steps[row.step].coupon
+        ):
+            return None
+        return rule
+
+    async def _survey(self, tx: Tx, row: OutboxRow, language: str, now: datetime) -> SurveyAttachment | None:
+        """The answer buttons of a step that asks (the same survey again when the row is retried)."""
+        rule = self._rules.get(row.rule)
+        step = rule.steps[row.step] if rule is not None and row.step < len(rule.steps) else None
+        if step is None or step.survey is None:
+            return None
+        survey_id = await surveys.open_survey(tx, row.user_id, step.survey, row.id, now)
         tr = self._texts.translator(language)
-        now = self._clock.now()
-        view = await self._loyalty.balance_for_user(customer.user_id)
-        account = view.account if view else None
-        last = await planning.last_purchase_at(self._db, account.id) if account else None
-        product = None
-        if row.rule.startswith("restock") and account is not None:
-            product = await planning.product_name(self._db, account.id, row.period.split("@", 1)[0])
+        labels = {r: tr(f"survey-reason-{r}") for r in LEAVE_REASONS} if step.survey == "leave" else {}
+        return SurveyAttachment(step.survey, survey_id, labels)
+
+    async def _about(self, rows: list[OutboxRow]) -> _About:
+        """What the group's messages say about their customers, in a few queries: only what their
+        templates use (a win-back that does not name the balance does not have the ledger read)."""
+        own_texts = {
+            campaign_id: await campaigns.text_of(self._db, campaign_id) or ""
+            for campaign_id in {r.campaign_id for r in rows if r.template == campaigns.OWN_TEXT}
+            if campaign_id is not None
+        }
+        fields: set[str] = set()
+        try:
+            for template in {r.template for r in rows if r.template != campaigns.OWN_TEXT}:
+                fields |= self._templates.fields_used(template)
+            for text in own_texts.values():
+                fields |= self._templates.fields_used_by_string(text)
+        except TemplateError:
+            fields = {"*"}  # read everything; rendering the broken template then says what is wrong
+
+        def wanted(*names: str) -> bool:
+            return "*" in fields or any(name in fields for name in names)
+
+        tier_or_balance = wanted("customer.*", "customer.tier", "customer.balance", "expiring.*")
+        tier_or_balance |= any(f.startswith("expiring.") for f in fields)
+        last = wanted("customer.*", "customer.days_since_last_purchase")
+        favourite = wanted("customer.*", "customer.favourite_product")
+        product = any(f.startswith("product.") for f in fields) or "*" in fields
+        about = _About(own_texts=own_texts)
+        if not (tier_or_balance or last or favourite or product):
+            return about
+        about.accounts.update(await accounts.by_users(self._db, {r.user_id for r in rows}))
+        account_ids = [a.id for a in about.accounts.values()]
+        if tier_or_balance:
+            about.views.update(await self._loyalty.balances_of(about.accounts))
+        if last:
+            about.last_purchase.update(await planning.last_purchases_at(self._db, account_ids))
+        if favourite:
+            about.favourite.update(await planning.favourite_products(self._db, account_ids))
+        for row in rows if product else ():  # restock messages name the product that is running out
+            account = about.accounts.get(row.user_id)
+            if row.rule.startswith("restock") and account is not None:
+                sku = row.period.split("@", 1)[0]
+                about.products[row.id] = await planning.product_name(self._db, account.id, sku)
+        return about
+
+    def _context(
+        self,
+        row: OutboxRow,
+        customer: Customer,
+        language: str,
+        about: _About,
+        coupon: _Coupon | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        view = about.views.get(customer.user_id)
+        account = about.accounts.get(customer.user_id)
+        last = about.last_purchase.get(account.id) if account is not None else None
         expiring = None
         if view is not None and view.next_expiry is not None:
             expiring = {"points": view.next_expiry.points, "at": view.next_expiry.at}
         return {
             "customer": {
                 "first_name": customer.first_name,
-                "tier": tr(f"tier-{view.tier.value}") if view else tr("tier-new"),
+                "tier": self._tier_names[language, view.tier.value if view else "new"],
                 "balance": view.points if view else 0,
                 "days_since_last_purchase": int(days_between(last, now)) if last else None,
-                "favourite_product": await planning.favourite_product(self._db, account.id)
-                if account
-                else None,
+                "favourite_product": about.favourite.get(account.id) if account is not None else None,
             },
             "shop": {"name": self._config.shop.name},
             "coupon": self._coupon_context(row, coupon),
-            "product": product,
+            "product": about.products.get(row.id),
             "expiring": expiring,
         }
 
-    def _coupon_context(self, row: OutboxRow, coupon: tuple[str, datetime] | None) -> dict[str, Any] | None:
+    def _coupon_context(self, row: OutboxRow, coupon: _Coupon | None) -> dict[str, Any] | None:
         if coupon is None:
             return None
         rule = self._rules[row.rule]
         assert rule.coupon is not None
         # The stored date, which the till checks: a retry must not promise a later one.
-        code, valid_until = coupon
         return {
-            "code": code,
+            "code": coupon.code,
             "kind": rule.coupon.kind,
             "value": rule.coupon.value,
-            "valid_until": valid_until,
+            "valid_until": coupon.valid_until,
         }
 
     async def _pace(self, chat_id: int) -> _Slot:
@@ -405,40 +568,158 @@ class NudgeDelivery:
         await self._per_chat.wait(chat_id)
         return await self._global.acquire(until_done=True)
 
-    async def _settle(self, row: OutboxRow, result: SendResult) -> str:
-        now = self._clock.now()
-        if result.status is SendStatus.RETRY_AFTER:
-            # Not delivered: everyone waits as Telegram asked, then the same message goes again.
-            self._flood_until = max(self._flood_until, time.monotonic() + result.retry_after)
-        # Shared: the senders settling at the same moment share one disk sync.
-        async with self._db.shared_transaction() as tx:
-            match result.status:
-                case SendStatus.SENT:
-                    await outbox_store.mark_sent(tx, row.id, now, result.message_id or 0)
-                    return "sent"
-                case SendStatus.RETRY_AFTER:
-                    again = now + timedelta(seconds=result.retry_after)
-                    await outbox_store.retry_later(tx, row.id, again, "flood control", now)
-                    return "retry: flood control"
-                case SendStatus.BLOCKED | SendStatus.CHAT_NOT_FOUND:
-                    await customers.mark_unreachable_in(tx, row.user_id, now)
-                    await outbox_store.settle_in(
-                        tx, row.id, OutboxState.FAILED, result.status.value, now, from_states=("sending",)
-                    )
-                    return f"failed: {result.status.value}"
-                case _:
-                    if result.transient and row.attempts + 1 < self._config.delivery.max_attempts:
+    async def _send_ready(
+        self,
+        ready: asyncio.Queue[_Ready | None],
+        settlements: _Settlements,
+        stop: asyncio.Event | None,
+        report: DeliveryReport,
+    ) -> None:
+        """Send claimed messages until told there are no more."""
+        while (item := await ready.get()) is not None:
+            if (stop is not None and stop.is_set()) or await self._paused_lately():
+                # Claimed but not sent: back to planned, to go when the shop resumes (or after a restart).
+                self._global.release(item.slot)
+                settlements.add(_Answer(item.row, None, self._clock.now()))
+                continue
+            try:
+                result = await self._sender.send(
+                    item.row.user_id, item.html, self._fewer[item.language], item.survey
+                )
+            finally:
+                # Counted against Telegram's limit from the send's answer on (see SlidingWindowLimiter).
+                self._global.done(item.slot)
+            if result.status is SendStatus.RETRY_AFTER:
+                # Not delivered: everyone waits as Telegram asked, then the same message goes again.
+                self._flood_until = max(self._flood_until, time.monotonic() + result.retry_after)
+            report.attempted += 1
+            report.add(self._outcome(item.row, result))
+            settlements.add(_Answer(item.row, result, self._clock.now()))
+
+    def _outcome(self, row: OutboxRow, result: SendResult) -> str:
+        match result.status:
+            case SendStatus.SENT:
+                return "sent"
+            case SendStatus.RETRY_AFTER:
+                return "retry: flood control"
+            case SendStatus.BLOCKED | SendStatus.CHAT_NOT_FOUND:
+                return f"failed: {result.status.value}"
+            case _:
+                return "retry: error" if self._retries(row, result) else "failed: error"
+
+    def _retries(self, row: OutboxRow, result: SendResult) -> bool:
+        return result.transient and row.attempts + 1 < self._config.delivery.max_attempts
+
+    async def _write_settlements(self, answers: list[_Answer]) -> None:
+        """What Telegram answered, for a group of sends in one transaction."""
+        async with self._db.transaction() as tx:
+            sent = [
+                (a.row.id, a.result.message_id or 0, a.at)
+                for a in answers
+                if a.result and a.result.status is SendStatus.SENT
+            ]
+            await outbox_store.mark_sent_many(tx, sent)
+            for answer in answers:
+                row, result, now = answer.row, answer.result, answer.at
+                if result is None:
+                    await outbox_store.put_back(tx, row.id, now)
+                    continue
+                match result.status:
+                    case SendStatus.SENT:
+                        pass
+                    case SendStatus.RETRY_AFTER:
+                        again = now + timedelta(seconds=result.retry_after)
+                        await outbox_store.retry_later(tx, row.id, again, "flood control", now)
+                    case SendStatus.BLOCKED | SendStatus.CHAT_NOT_FOUND:
+                        await customers.mark_unreachable_in(tx, row.user_id, now)
+                        await outbox_store.settle_in(
+                            tx, row.id, OutboxState.FAILED, result.status.value, now, from_states=("sending",)
+                        )
+                    case _ if self._retries(row, result):
                         backoff = timedelta(seconds=min(3600, 30 * 2**row.attempts))
                         await outbox_store.retry_later(tx, row.id, now + backoff, result.reason[:300], now)
-                        return "retry: error"
-                    await outbox_store.settle_in(
-                        tx, row.id, OutboxState.FAILED, result.reason[:300], now, from_states=("sending",)
-                    )
-                    return "failed: error"
+                    case _:
+                        await outbox_store.settle_in(
+                            tx, row.id, OutboxState.FAILED, result.reason[:300], now, from_states=("sending",)
+                        )
 
 
-class _AlreadyTaken(Exception):
-    """Another worker moved the row out of 'planned' first."""
+@dataclass(frozen=True)
+class _Coupon:
+    code: str
+    valid_until: datetime
+    new: coupons.NewCoupon | None  # to be written with the claim; None: issued at an earlier try
+
+
+@dataclass
+class _About:
+    """What a group's messages say about their customers (see `NudgeDelivery._about`)."""
+
+    own_texts: dict[int, str]  # a campaign's own text, by campaign id
+    accounts: dict[int, LoyaltyAccount] = field(default_factory=dict)  # by user id
+    views: dict[int, BalanceView] = field(default_factory=dict)  # by user id
+    last_purchase: dict[int, datetime] = field(default_factory=dict)  # by account id
+    favourite: dict[int, str] = field(default_factory=dict)  # by account id
+    products: dict[int, str | None] = field(default_factory=dict)  # by outbox id, of restock messages
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A claimed message: marked 'sending' on disk, rendered, holding its turn in Telegram's limits."""
+
+    row: OutboxRow
+    html: str
+    language: str
+    survey: SurveyAttachment | None
+    slot: _Slot
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """Telegram's answer to a claimed message (None: not sent after all, it goes back to planned)."""
+
+    row: OutboxRow
+    result: SendResult | None
+    at: datetime
+
+
+class _Settlements:
+    """Answers written a group at a time, in the order they came, while the sends go on.
+
+    A send's answer reaches the disk a few milliseconds later than if each were written alone; a crash in
+    between leaves the row in 'sending', which the restart marks unknown and never resends.
+    """
+
+    GATHER = 0.02  # seconds
+
+    def __init__(self, write: Callable[[list[_Answer]], Awaitable[None]]) -> None:
+        self._write = write
+        self._pending: list[_Answer] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.create_task(self._run())
+
+    def add(self, answer: _Answer) -> None:
+        self._pending.append(answer)
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Write what is left; raises what a write raised."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            if not self._closing:
+                await asyncio.sleep(self.GATHER)  # the answers of the next moment join this write
+            self._wake.clear()
+            answers, self._pending = self._pending, []
+            if answers:
+                await self._write(answers)
+            if self._closing and not self._pending:
+                return
 
 
 def sample_context() -> dict[str, Any]:

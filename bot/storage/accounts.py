@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from bot.clock import from_db, to_db
 from bot.models import LoyaltyAccount
 from bot.rules.segments import PurchaseSummary
-from bot.storage.db import Database, Reader, Row, Tx
+from bot.storage.db import Database, Reader, Row, Tx, json_values
 
 
 def _account(row: Row) -> LoyaltyAccount:
@@ -119,25 +118,29 @@ async def insert(
 # -- batches (CSV import): grouped reads and executemany writes ---------------------------------------
 
 
-def _json_list(values: Iterable[str | int]) -> str:
-    """One parameter for `IN (SELECT value FROM json_each(?))`: any number of values in one statement."""
-    return json.dumps(list(values))
-
-
 async def by_ids(db: Reader, account_ids: Iterable[int]) -> dict[int, LoyaltyAccount]:
     """The records with these ids, by id; ids of no record are left out."""
     rows = await db.fetch_all(
         "SELECT * FROM loyalty_accounts WHERE id IN (SELECT value FROM json_each(?))",
-        (_json_list(account_ids),),
+        (json_values(account_ids),),
     )
     return {int(r["id"]): _account(r) for r in rows}
+
+
+async def by_users(db: Reader, user_ids: Iterable[int]) -> dict[int, LoyaltyAccount]:
+    """The records linked to these customers, by customer; customers without one are left out."""
+    rows = await db.fetch_all(
+        "SELECT * FROM loyalty_accounts WHERE user_id IN (SELECT value FROM json_each(?))",
+        (json_values(user_ids),),
+    )
+    return {int(r["user_id"]): _account(r) for r in rows}
 
 
 async def by_cards(db: Reader, card_codes: Iterable[str]) -> dict[str, LoyaltyAccount]:
     """The records holding these card codes, by code; codes on no record are left out."""
     rows = await db.fetch_all(
         "SELECT * FROM loyalty_accounts WHERE card_code IN (SELECT value FROM json_each(?))",
-        (_json_list(card_codes),),
+        (json_values(card_codes),),
     )
     return {str(r["card_code"]): _account(r) for r in rows}
 
@@ -146,7 +149,7 @@ async def by_phones(db: Reader, phones: Iterable[str]) -> dict[str, LoyaltyAccou
     """The records holding these phones, by phone; phones on no record are left out."""
     rows = await db.fetch_all(
         "SELECT * FROM loyalty_accounts WHERE phone IN (SELECT value FROM json_each(?))",
-        (_json_list(phones),),
+        (json_values(phones),),
     )
     return {str(r["phone"]): _account(r) for r in rows}
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.clock import from_db, to_db
-from bot.storage.db import Reader, Row, Tx
+from bot.storage.db import Reader, Row, Tx, json_values
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,58 @@ async def get(q: Reader, code: str) -> Coupon | None:
 async def for_outbox(q: Reader, outbox_id: int) -> Coupon | None:
     row = await q.fetch_one("SELECT * FROM coupons WHERE outbox_id = ?", (outbox_id,))
     return _coupon(row) if row else None
+
+
+async def for_outboxes(q: Reader, outbox_ids: Iterable[int]) -> dict[int, Coupon]:
+    """`for_outbox` of each of these rows, in one query; rows without a coupon are left out."""
+    rows = await q.fetch_all(
+        "SELECT * FROM coupons WHERE outbox_id IN (SELECT value FROM json_each(?))",
+        (json_values(outbox_ids),),
+    )
+    return {int(r["outbox_id"]): _coupon(r) for r in rows}
+
+
+async def codes_taken(q: Reader, codes: Iterable[str]) -> set[str]:
+    """Which of these codes some coupon has already."""
+    rows = await q.fetch_all(
+        "SELECT code FROM coupons WHERE code IN (SELECT value FROM json_each(?))", (json_values(codes),)
+    )
+    return {str(r[0]) for r in rows}
+
+
+@dataclass(frozen=True)
+class NewCoupon:
+    code: str
+    user_id: int
+    rule: str
+    outbox_id: int | None
+    kind: str
+    value: int
+    issued_at: datetime
+    valid_until: datetime
+
+
+async def insert_many(tx: Tx, new: Sequence[NewCoupon]) -> None:
+    """Coupons whose codes the caller has checked are free (`codes_taken`) in this transaction."""
+    await tx.executemany(
+        """
+        INSERT INTO coupons (code, user_id, rule, outbox_id, kind, value, issued_at, valid_until)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            (
+                c.code,
+                c.user_id,
+                c.rule,
+                c.outbox_id,
+                c.kind,
+                c.value,
+                to_db(c.issued_at),
+                to_db(c.valid_until),
+            )
+            for c in new
+        ],
+    )
 
 
 async def forget_user(tx: Tx, user_id: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -55,6 +56,11 @@ def load_migrations(folder: Path | None = None) -> list[Migration]:
 Row = sqlite3.Row
 
 
+def json_values(values: Iterable[str | int]) -> str:
+    """One parameter for `IN (SELECT value FROM json_each(?))`: any number of values in one statement."""
+    return json.dumps(list(values))
+
+
 class Reader(Protocol):
     """Anything SQL can be read through: the database (committed state) or an open transaction."""
 
@@ -83,8 +89,8 @@ class Tx:
             return row
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One trip to the connection's thread, not three (execute, fetch, close).
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetch_one(sql, params)
@@ -223,8 +229,9 @@ class Database:
             return row
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._read_lock, self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        async with self._read_lock:
+            # One trip to the connection's thread, not three (execute, fetch, close).
+            return list(await self._reader.execute_fetchall(sql, params))
 
     async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetch_one(sql, params)

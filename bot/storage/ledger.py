@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -11,7 +10,7 @@ from typing import NamedTuple, Protocol
 
 from bot.clock import from_db, to_db
 from bot.models import LedgerEntry, LedgerKind, Purchase
-from bot.storage.db import Database, Reader, Row, Tx
+from bot.storage.db import Database, Reader, Row, Tx, json_values
 
 
 def _entry(row: Row) -> LedgerEntry:
@@ -122,7 +121,7 @@ async def entries_of(q: Reader, account_ids: Iterable[int]) -> dict[int, list[Le
     rows = await q.fetch_all(
         "SELECT * FROM points_ledger WHERE account_id IN (SELECT value FROM json_each(?)) "
         "ORDER BY account_id, at, id",
-        (_json_list(account_ids),),
+        (json_values(account_ids),),
     )
     found: dict[int, list[LedgerEntry]] = defaultdict(list)
     for row in rows:
@@ -237,6 +236,16 @@ async def activity_since(q: Reader, account_id: int, since: datetime) -> tuple[i
     return int(row[0]), int(row[1])
 
 
+async def activity_of(q: Reader, account_ids: Iterable[int], since: datetime) -> dict[int, tuple[int, int]]:
+    """`activity_since` of each of these accounts, in one query; accounts with no purchase are left out."""
+    rows = await q.fetch_all(
+        "SELECT account_id, COUNT(*), COALESCE(SUM(amount_minor), 0) FROM purchases "
+        "WHERE account_id IN (SELECT value FROM json_each(?)) AND at >= ? GROUP BY account_id",
+        (json_values(account_ids), to_db(since)),
+    )
+    return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+
 async def purchases_since(q: Reader, account_id: int, since: datetime) -> list[Purchase]:
     rows = await q.fetch_all(
         "SELECT * FROM purchases WHERE account_id = ? AND at >= ? ORDER BY at, id",
@@ -307,11 +316,6 @@ class PurchaseActivity(NamedTuple):
     spend_since_minor: int
 
 
-def _json_list(values: Iterable[str | int]) -> str:
-    """One parameter for `IN (SELECT value FROM json_each(?))`: any number of values in one statement."""
-    return json.dumps(list(values))
-
-
 async def insert_entries(tx: Tx, entries: Sequence[NewEntry]) -> None:
     """Add entries in order; one whose `external_id` was recorded before is left out, as in `insert_entry`."""
     await tx.executemany(
@@ -349,7 +353,7 @@ async def insert_purchases(tx: Tx, purchases: Sequence[NewPurchase], now: dateti
         return
     rows = await tx.fetch_all(
         "SELECT external_id, id FROM purchases WHERE external_id IN (SELECT value FROM json_each(?))",
-        (_json_list(p.external_id for p in with_lines),),
+        (json_values(p.external_id for p in with_lines),),
     )
     row_ids = {str(r[0]): int(r[1]) for r in rows}
     await tx.executemany(
@@ -367,7 +371,7 @@ async def purchase_accounts(q: Reader, external_ids: Iterable[str]) -> dict[str,
     """The account of each of these purchase ids that was recorded before; the others are left out."""
     rows = await q.fetch_all(
         "SELECT external_id, account_id FROM purchases WHERE external_id IN (SELECT value FROM json_each(?))",
-        (_json_list(external_ids),),
+        (json_values(external_ids),),
     )
     return {str(r[0]): int(r[1]) for r in rows}
 
@@ -384,7 +388,7 @@ async def purchase_activity(
                COALESCE(SUM(CASE WHEN at >= ? THEN amount_minor ELSE 0 END), 0)
         FROM purchases WHERE account_id IN (SELECT value FROM json_each(?)) GROUP BY account_id
         """,
-        (mark, mark, _json_list(account_ids)),
+        (mark, mark, json_values(account_ids)),
     )
     return {int(r[0]): PurchaseActivity(int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
@@ -405,7 +409,7 @@ async def purchase_history(
         WHERE p.account_id IN (SELECT value FROM json_each(?))
         ORDER BY p.account_id, p.at, p.id
         """,
-        (_json_list(account_ids),),
+        (json_values(account_ids),),
     )
     last_purchase = None
     at = None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from bot.clock import from_db, to_db
-from bot.storage.db import Database, Reader, Row, Tx
+from bot.storage.db import Database, Reader, Row, Tx, json_values
 
 
 class OutboxState(StrEnum):
@@ -138,7 +137,7 @@ async def history_of(q: Reader, user_ids: Sequence[int], since: datetime) -> lis
         WHERE user_id IN (SELECT value FROM json_each(?))
           AND (created_at >= ? OR state IN ('planned', 'sending'))
         """,
-        (json.dumps(list(user_ids)), to_db(since)),
+        (json_values(user_ids), to_db(since)),
     )
     return [
         HistoryRow(
@@ -183,6 +182,92 @@ async def sent_times(q: Reader, user_id: int, since: datetime) -> list[datetime]
         (user_id, to_db(since)),
     )
     return [from_db(r[0]) for r in rows]
+
+
+async def sent_times_of(q: Reader, user_ids: Iterable[int], since: datetime) -> dict[int, list[datetime]]:
+    """`sent_times` of each of these customers, in one query; customers sent nothing are left out."""
+    rows = await q.fetch_all(
+        """
+        SELECT user_id, COALESCE(sent_at, updated_at) FROM outbox
+        WHERE user_id IN (SELECT value FROM json_each(?)) AND state IN ('sent', 'sending', 'unknown')
+          AND COALESCE(sent_at, updated_at) >= ?
+        """,
+        (json_values(user_ids), to_db(since)),
+    )
+    found: dict[int, list[datetime]] = {}
+    for user_id, at in rows:
+        found.setdefault(int(user_id), []).append(from_db(at))
+    return found
+
+
+async def planned_among(q: Reader, outbox_ids: Iterable[int]) -> set[int]:
+    """Which of these rows are still planned (nobody else has taken or settled them)."""
+    rows = await q.fetch_all(
+        # `+state`: by the primary key, not by the index of planned rows (which holds a whole campaign)
+        "SELECT id FROM outbox WHERE id IN (SELECT value FROM json_each(?)) AND +state = 'planned'",
+        (json_values(outbox_ids),),
+    )
+    return {int(r[0]) for r in rows}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """planned → sending for one row: the coupon it carries and the language it is written in."""
+
+    outbox_id: int
+    coupon_code: str | None
+    language: str
+
+
+async def mark_sending_many(tx: Tx, claims: Sequence[Claim], now: datetime) -> None:
+    """planned → sending; the caller has read in this transaction that every row is still planned."""
+    stamp = to_db(now)
+    await tx.executemany(
+        """
+        UPDATE outbox SET state = 'sending', attempts = attempts + 1, coupon_code = COALESCE(?, coupon_code),
+                          language = ?, updated_at = ?
+        WHERE id = ? AND state = 'planned'
+        """,
+        [(c.coupon_code, c.language, stamp, c.outbox_id) for c in claims],
+    )
+
+
+async def mark_sent_many(tx: Tx, sent: Sequence[tuple[int, int, datetime]]) -> None:
+    """(outbox id, Telegram's message id, when) of each row Telegram accepted."""
+    await tx.executemany(
+        "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, updated_at = ? WHERE id = ?",
+        [(to_db(at), message_id, to_db(at), outbox_id) for outbox_id, message_id, at in sent],
+    )
+
+
+async def settle_many(
+    tx: Tx, settled: Sequence[tuple[int, OutboxState, str]], now: datetime, *, from_states: tuple[str, ...]
+) -> None:
+    """`settle_in` for (outbox id, state, reason) of each row."""
+    marks = ", ".join("?" for _ in from_states)
+    stamp = to_db(now)
+    await tx.executemany(
+        f"UPDATE outbox SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state IN ({marks})",
+        [(state.value, reason, stamp, outbox_id, *from_states) for outbox_id, state, reason in settled],
+    )
+
+
+async def postpone_many(tx: Tx, waits: Sequence[tuple[int, datetime, str]], now: datetime) -> None:
+    """`postpone` for (outbox id, new due time, reason) of each row."""
+    stamp = to_db(now)
+    await tx.executemany(
+        "UPDATE outbox SET due_at = ?, reason = ?, updated_at = ? WHERE id = ? AND state = 'planned'",
+        [(to_db(due_at), reason, stamp, outbox_id) for outbox_id, due_at, reason in waits],
+    )
+
+
+async def put_back(tx: Tx, outbox_id: int, now: datetime) -> None:
+    """sending → planned for a claimed row that certainly was not sent (the shop paused, or stopping)."""
+    await tx.execute(
+        "UPDATE outbox SET state = 'planned', attempts = attempts - 1, updated_at = ? "
+        "WHERE id = ? AND state = 'sending'",
+        (to_db(now), outbox_id),
+    )
 
 
 async def mark_sending(tx: Tx, outbox_id: int, now: datetime, coupon_code: str | None, language: str) -> bool:

@@ -34,21 +34,28 @@ def survey_rows(survey: SurveyAttachment) -> list[list[InlineKeyboardButton]]:
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
+def _keyboard(rows: list[list[InlineKeyboardButton]], fewer_button: str) -> InlineKeyboardMarkup:
+    fewer = InlineKeyboardButton(text=fewer_button, callback_data=FewerMessages(choice="ask").pack())
+    return InlineKeyboardMarkup(inline_keyboard=[*rows, [fewer]])
+
+
 class TelegramSender:
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
+        # The "Fewer messages" keyboard of each language, built once: most nudges carry only it.
+        self._fewer_only: dict[str, InlineKeyboardMarkup] = {}
 
     async def send(
         self, chat_id: int, html: str, fewer_button: str, survey: SurveyAttachment | None = None
     ) -> SendResult:
-        rows = survey_rows(survey) if survey is not None else []
-        rows.append(
-            [InlineKeyboardButton(text=fewer_button, callback_data=FewerMessages(choice="ask").pack())]
-        )
+        if survey is None:
+            markup = self._fewer_only.get(fewer_button)
+            if markup is None:
+                markup = self._fewer_only[fewer_button] = _keyboard([], fewer_button)
+        else:
+            markup = _keyboard(survey_rows(survey), fewer_button)
         try:
-            message = await self._bot.send_message(
-                chat_id, html, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
-            )
+            message = await self._bot.send_message(chat_id, html, reply_markup=markup)
         except TelegramRetryAfter as exc:
             return SendResult(SendStatus.RETRY_AFTER, retry_after=float(exc.retry_after), reason=exc.message)
         except TelegramForbiddenError as exc:
