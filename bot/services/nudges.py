@@ -179,7 +179,7 @@ class NudgeDelivery:
     # At most this many rows are claimed together; fewer at a slower pace (a tenth of a second of
     # sending), so that what the claim checked is still true when each message goes, and a crash leaves
     # few messages claimed but not sent (they become 'unknown': see `at_risk_on_crash`).
-    MAX_CLAIM = 64
+    MAX_CLAIM = 256
     # The kill switch is read again after this many seconds: /pause stops the sends within that.
     PAUSE_RECHECK = 0.2
     SETTLE_WRITE = 0.05  # seconds a group of answers takes to reach the disk, generously

@@ -98,6 +98,8 @@ class NewCoupon:
 
 async def insert_many(tx: Tx, new: Sequence[NewCoupon]) -> None:
     """Coupons whose codes the caller has checked are free (`codes_taken`) in this transaction."""
+    if not new:
+        return  # no trip to the database for nothing
     await tx.executemany(
         """
         INSERT INTO coupons (code, user_id, rule, outbox_id, kind, value, issued_at, valid_until)

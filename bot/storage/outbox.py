@@ -221,6 +221,8 @@ class Claim:
 
 async def mark_sending_many(tx: Tx, claims: Sequence[Claim], now: datetime) -> None:
     """planned → sending; the caller has read in this transaction that every row is still planned."""
+    if not claims:
+        return  # no trip to the database for nothing
     stamp = to_db(now)
     await tx.executemany(
         """
@@ -234,6 +236,8 @@ async def mark_sending_many(tx: Tx, claims: Sequence[Claim], now: datetime) -> N
 
 async def mark_sent_many(tx: Tx, sent: Sequence[tuple[int, int, datetime]]) -> None:
     """(outbox id, Telegram's message id, when) of each row Telegram accepted."""
+    if not sent:
+        return  # no trip to the database for nothing
     await tx.executemany(
         "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, updated_at = ? WHERE id = ?",
         [(to_db(at), message_id, to_db(at), outbox_id) for outbox_id, message_id, at in sent],
@@ -244,6 +248,8 @@ async def settle_many(
     tx: Tx, settled: Sequence[tuple[int, OutboxState, str]], now: datetime, *, from_states: tuple[str, ...]
 ) -> None:
     """`settle_in` for (outbox id, state, reason) of each row."""
+    if not settled:
+        return  # no trip to the database for nothing
     marks = ", ".join("?" for _ in from_states)
     stamp = to_db(now)
     await tx.executemany(
@@ -254,6 +260,8 @@ async def settle_many(
 
 async def postpone_many(tx: Tx, waits: Sequence[tuple[int, datetime, str]], now: datetime) -> None:
     """`postpone` for (outbox id, new due time, reason) of each row."""
+    if not waits:
+        return  # no trip to the database for nothing
     stamp = to_db(now)
     await tx.executemany(
         "UPDATE outbox SET due_at = ?, reason = ?, updated_at = ? WHERE id = ? AND state = 'planned'",

@@ -568,6 +568,84 @@ async def test_a_send_interrupted_by_a_crash_is_never_repeated(shop: Shop) -> No
     assert [(r["rule"], r["state"]) for r in await shop.outbox(OLENA)] == [("welcome", "unknown")]
 
 
+# -- claiming a group of messages at once -----------------------------------------------------------------
+
+
+def planned_row(user_id: int, rule: str, template: str, period: str, due_at: datetime) -> NewOutboxRow:
+    return NewOutboxRow(user_id, rule, 0, period, template, 10, OutboxState.PLANNED, due_at)
+
+
+async def test_two_messages_for_one_customer_in_one_group_keep_the_cap(shop: Shop) -> None:
+    # Both are claimed in the same transaction: the second sees the first as sent.
+    await shop.join(OLENA, opt_in=False)
+    await shop.data["customers"].grant_consent(OLENA, "/start")
+    now = shop.clock.now()
+    rows = [
+        planned_row(OLENA, "welcome", "welcome", "once", now),
+        planned_row(OLENA, "birthday", "birthday", "2026", now),
+    ]
+    assert await outbox_store.insert_many(shop.db, rows, now) == 2
+    report = await shop.delivery.deliver_due()
+    assert report.outcomes == {"sent": 1, "waits: capped": 1}
+    assert len(shop.sender.attempts) == 1
+    states = sorted((r["rule"], r["state"], r["reason"]) for r in await shop.outbox(OLENA))
+    assert states == [("birthday", "planned", "capped"), ("welcome", "sent", None)]
+
+
+async def test_a_drawn_coupon_code_that_exists_is_drawn_again(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await shop.join(OLENA)
+    await shop.join(DMYTRO, "Dmytro")
+    async with shop.db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO coupons (code, user_id, rule, kind, value, issued_at, valid_until) "
+            "VALUES ('AAAA-AAAA', NULL, 'old', 'percent', 5, ?, ?)",
+            (to_db(T0), to_db(T0 + DAY)),
+        )
+    # Both drawn codes exist; then both draw the same new one (only one may have it); then a fresh one.
+    draws = iter(["AAAA-AAAA", "AAAA-AAAA", "BBBB-BBBB", "BBBB-BBBB", "CCCC-CCCC"])
+    monkeypatch.setattr("bot.services.nudges.coupon_code", lambda: next(draws))
+    await shop.tick()
+    assert sorted(code_in(a.html) for a in shop.sender.attempts) == ["BBBB-BBBB", "CCCC-CCCC"]
+    assert sorted(c["code"] for c in await shop.coupons()) == ["AAAA-AAAA", "BBBB-BBBB", "CCCC-CCCC"]
+
+
+async def test_messages_claimed_when_delivery_stops_go_back_to_planned(
+    make_shop: Callable[..., Awaitable[Shop]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One sender: the first send stops delivery (a shutdown); the rest of its group was claimed already.
+    shop = await make_shop(delivery={"senders": 1})
+    ids = list(range(2001, 2006))
+    for uid in ids:
+        await shop.join(uid)
+    await shop.planner.plan()
+    stop = asyncio.Event()
+    send = shop.sender.send
+
+    async def send_then_stop(
+        chat_id: int, html: str, fewer: str, survey: SurveyAttachment | None = None
+    ) -> SendResult:
+        stop.set()
+        return await send(chat_id, html, fewer, survey)
+
+    monkeypatch.setattr(shop.sender, "send", send_then_stop)
+    report = await shop.delivery.deliver_due(stop=stop)
+    assert report.outcomes == {"sent": 1}
+    rows = await shop.outbox()
+    assert sorted((r["state"], r["attempts"]) for r in rows) == [("planned", 0)] * 4 + [("sent", 1)]
+    assert {c["outbox_id"] for c in await shop.coupons()} <= {r["id"] for r in rows}
+
+    monkeypatch.setattr(shop.sender, "send", send)
+    report = await shop.delivery.deliver_due()
+    assert report.outcomes == {"sent": 4}
+    assert sorted(a.chat_id for a in shop.sender.attempts) == ids  # each once
+    # A put-back row keeps the coupon drawn for it: the code it is sent with is the one on record.
+    for row in await shop.outbox():
+        coupons = [c for c in await shop.coupons() if c["outbox_id"] == row["id"]]
+        assert [c["code"] for c in coupons] == [row["coupon_code"]]
+
+
 # -- holdout and erasure --------------------------------------------------------------------------------
 
 

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -318,3 +320,44 @@ def test_cli_templates_check_fails_for_a_template_a_rule_names_but_nobody_wrote(
         *(f"{SHIPPED}/{lang}/giftcard{SUFFIX}: missing" for lang in SUPPORTED_LANGUAGES),
         "3 problem(s) in the templates",
     ]
+
+
+# -- what a template reads, and edits while running ------------------------------------------------------
+
+
+def test_fields_used_names_every_attribute_read_and_whole_names(tmp_path: Path) -> None:
+    templates = one_template(
+        tmp_path,
+        '{{ customer.first_name }} {{ coupon["code"] }} {{ expiring.points | number }} {{ product }}'
+        "{% for k in customer %}{{ k }}{% endfor %}",
+    )
+    assert templates.fields_used("t") == {
+        "customer.first_name",
+        "coupon.code",
+        "expiring.points",
+        "product.*",
+        "customer.*",
+        "k.*",
+    }
+
+
+def test_fields_used_is_the_union_over_the_languages(folder: Path) -> None:
+    write(folder, "en", "win_back_news", "{{ customer.tier }} at {{ shop.name }}")
+    fields = NudgeTemplates(folder, "UAH", KYIV, "uk").fields_used("win_back_news")
+    assert {"customer.tier", "customer.balance", "customer.first_name", "shop.name"} <= fields
+
+
+def test_fields_used_by_a_campaigns_own_text() -> None:
+    text = "Hi {{ customer.first_name }}, {{ customer.balance }} points"
+    assert shipped().fields_used_by_string(text) == {"customer.first_name", "customer.balance"}
+
+
+def test_an_edited_template_is_used_after_the_lookup_interval(folder: Path) -> None:
+    templates = NudgeTemplates(folder, "UAH", KYIV, "uk")
+    templates.LOOKUP_SECONDS = 0  # a second in production
+    write(folder, "en", "nps", "Before {{ customer.first_name }}")
+    assert templates.render("nps", "en", sample_context())[0].startswith("Before")
+    write(folder, "en", "nps", "After {{ customer.balance }}")
+    os.utime(folder / "en" / f"nps{SUFFIX}", (time.time() + 5, time.time() + 5))  # a later mtime
+    assert templates.render("nps", "en", sample_context())[0] == "After 125"
+    assert "customer.balance" in templates.fields_used("nps")
