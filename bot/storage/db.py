@@ -8,7 +8,6 @@ reads the last committed state without waiting for the writer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import sqlite3
@@ -97,21 +96,6 @@ class Tx:
         return None if row is None else row[0]
 
 
-class _SharedCommit:
-    """One write transaction that several callers take turns in (see `Database.shared_transaction`)."""
-
-    MAX_MEMBERS = 64  # then it stops taking newcomers, so that it commits even under steady load
-
-    def __init__(self) -> None:
-        self.turn = asyncio.Lock()  # one member's statements at a time
-        self.members = 0  # joined and not finished yet
-        self.joined = 0
-        self.open = True  # takes newcomers
-        self.begun = False
-        self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.committing: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
-
-
 class Database:
     """An open SQLite file. Use `transaction()` for writes and `fetch_*` for reads."""
 
@@ -123,7 +107,6 @@ class Database:
         # One statement at a time on the reader: overlapping cursors on one connection can read a
         # snapshot from before the latest commit (seen: a balance read right after a purchase missed it).
         self._read_lock = asyncio.Lock()
-        self._shared: _SharedCommit | None = None
 
     @classmethod
     async def open(cls, path: Path, busy_timeout_ms: int = 5000) -> Database:
@@ -156,72 +139,6 @@ class Database:
                 await self._writer.rollback()
                 raise
             await self._writer.commit()
-
-    @asynccontextmanager
-    async def shared_transaction(self) -> AsyncIterator[Tx]:
-        """Like `transaction()`, but the commit is shared with whoever else is writing this way meanwhile.
-
-        Each caller's statements run alone, in a savepoint of their own: an exception undoes that caller's
-        writes only. A caller returns once the shared commit is on disk, so what it wrote is as durable as
-        after `transaction()`. Many small writes at once (a campaign's concurrent senders marking and
-        settling their messages) then cost one disk sync between them, not one each.
-        """
-        shared = self._shared
-        if shared is None or not shared.open:
-            shared = self._shared = _SharedCommit()
-        shared.members += 1
-        shared.joined += 1
-        if shared.joined >= _SharedCommit.MAX_MEMBERS:
-            shared.open = False
-        failed = False
-        try:
-            async with shared.turn:
-                if not shared.begun:
-                    await self._write_lock.acquire()
-                    try:
-                        await self._writer.execute("BEGIN IMMEDIATE")
-                    except BaseException:
-                        self._write_lock.release()
-                        raise
-                    shared.begun = True
-                await self._writer.execute("SAVEPOINT member")
-                try:
-                    yield Tx(self._writer)
-                except BaseException:
-                    failed = True
-                    await self._writer.execute("ROLLBACK TO member")
-                    raise
-                finally:
-                    await self._writer.execute("RELEASE member")
-        finally:
-            shared.members -= 1
-            if shared.members == 0:
-                # Closed to newcomers at once: from here on, a writer starts the next shared transaction.
-                shared.open = False
-                if self._shared is shared:
-                    self._shared = None
-                # In a task of its own, so that every member, this one too, goes on in the order it
-                # wrote (a campaign's messages leave in the order they were claimed).
-                shared.committing = asyncio.create_task(self._commit_shared(shared))
-        if not failed:
-            await asyncio.shield(shared.committed)
-
-    async def _commit_shared(self, shared: _SharedCommit) -> None:
-        """Commit for every member (or roll back if the commit fails)."""
-        if not shared.begun:
-            shared.committed.set_result(None)
-            return
-        try:
-            await self._writer.commit()
-        except BaseException as exc:
-            shared.committed.set_exception(exc)
-            shared.committed.exception()  # retrieved: members that failed do not wait for it
-            with contextlib.suppress(sqlite3.Error):
-                await self._writer.rollback()
-        else:
-            shared.committed.set_result(None)
-        finally:
-            self._write_lock.release()
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         async with self._read_lock, self._reader.execute(sql, params) as cursor:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -251,115 +248,3 @@ async def test_the_reader_sees_committed_writes(db: Database) -> None:
     async with db.transaction() as tx:
         await tx.execute("INSERT INTO erasures (at, consent_events, had_account) VALUES ('2026-01-01', 2, 1)")
     assert await db.fetch_value("SELECT consent_events FROM erasures") == 2
-
-
-# -- shared transactions (one disk sync for many concurrent writers) ---------------------------------------
-
-
-async def _count_commits(db: Database) -> list[int]:
-    """Counts COMMITs on the writer connection (the disk syncs a writer pays for)."""
-    commits = [0]
-    writer = db._writer
-    original = writer.commit
-
-    async def counting() -> None:
-        commits[0] += 1
-        await original()
-
-    writer.commit = counting  # type: ignore[method-assign]
-    return commits
-
-
-async def test_concurrent_writers_share_commits_and_each_sees_its_write_on_disk(
-    raw_db: Database, tmp_path: Path
-) -> None:
-    await raw_db._writer.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-    commits = await _count_commits(raw_db)
-    on_disk_when_returned: list[bool] = []
-
-    async def write(n: int) -> None:
-        async with raw_db.shared_transaction() as tx:
-            await tx.execute("INSERT INTO t (n) VALUES (?)", (n,))
-        # Back from the shared transaction: the row is committed (another connection sees it).
-        with closing(sqlite3.connect(tmp_path / "raw.sqlite3")) as other:
-            found = other.execute("SELECT 1 FROM t WHERE n = ?", (n,)).fetchone()
-        on_disk_when_returned.append(found is not None)
-
-    await asyncio.gather(*(write(n) for n in range(100)))
-    assert await raw_db.fetch_value("SELECT COUNT(*) FROM t") == 100
-    assert on_disk_when_returned == [True] * 100
-    assert 2 <= commits[0] <= 10, commits[0]  # 64 members at most per commit
-
-
-async def test_a_failing_member_undoes_only_its_own_writes(raw_db: Database) -> None:
-    await raw_db._writer.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-
-    async def write(n: int) -> None:
-        async with raw_db.shared_transaction() as tx:
-            await tx.execute("INSERT INTO t (n) VALUES (?)", (n,))
-            if n % 3 == 0:
-                await tx.execute("INSERT INTO t (n) VALUES (?)", (n + 1000,))
-                raise ValueError(n)
-
-    results = await asyncio.gather(*(write(n) for n in range(30)), return_exceptions=True)
-    failed = sorted(r.args[0] for r in results if isinstance(r, ValueError))
-    assert failed == list(range(0, 30, 3))
-    stored = [r[0] for r in await raw_db.fetch_all("SELECT n FROM t ORDER BY n")]
-    assert stored == [n for n in range(30) if n % 3]
-
-
-async def test_ordinary_transactions_wait_for_a_shared_one_and_still_work(raw_db: Database) -> None:
-    await raw_db._writer.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-
-    async def shared(n: int) -> None:
-        async with raw_db.shared_transaction() as tx:
-            await tx.execute("INSERT INTO t (n) VALUES (?)", (n,))
-            await asyncio.sleep(0.001)
-
-    async def plain(n: int) -> None:
-        async with raw_db.transaction() as tx:
-            await tx.execute("INSERT INTO t (n) VALUES (?)", (n,))
-
-    await asyncio.gather(*(shared(n) if n % 2 else plain(n) for n in range(200)))
-    assert await raw_db.fetch_value("SELECT COUNT(*) FROM t") == 200
-
-
-async def test_members_go_on_in_the_order_they_wrote(raw_db: Database) -> None:
-    await raw_db._writer.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-    order: list[int] = []
-
-    async def write(n: int) -> None:
-        async with raw_db.shared_transaction() as tx:
-            await tx.execute("INSERT INTO t (n) VALUES (?)", (n,))
-        order.append(n)
-
-    await asyncio.gather(*(write(n) for n in range(20)))
-    assert order == list(range(20))
-
-
-async def test_a_writer_arriving_while_the_commit_is_on_its_way_starts_the_next_one(
-    raw_db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    await raw_db._writer.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-    commit = raw_db._commit_shared
-    problems: list[BaseException] = []
-
-    async def slow_commit(shared: Any) -> None:
-        await asyncio.sleep(0.003)  # a slow disk: writers keep arriving while the commit is on its way
-        try:
-            await commit(shared)
-        except BaseException as exc:  # in a task of its own: nobody else would see it
-            problems.append(exc)
-            raise
-
-    monkeypatch.setattr(raw_db, "_commit_shared", slow_commit)
-
-    async def write(n: int) -> None:
-        await asyncio.sleep(n / 10_000)
-        async with raw_db.shared_transaction() as tx:
-            await tx.execute("INSERT INTO t (n) VALUES (?)", (n,))
-
-    await asyncio.gather(*(write(n) for n in range(300)))
-    await asyncio.sleep(0.01)
-    assert problems == []
-    assert await raw_db.fetch_value("SELECT COUNT(*) FROM t") == 300
