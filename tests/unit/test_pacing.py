@@ -339,6 +339,26 @@ def test_limiter_lets_a_burst_through_in_window_sized_groups() -> None:
     assert asyncio.run(scenario()) == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 2.0]
 
 
+def test_a_released_turn_frees_its_place_at_once_and_a_done_one_counts_from_its_answer() -> None:
+    fake = FakeTime()
+
+    async def scenario() -> list[float]:
+        limiter = SlidingWindowLimiter(2, 1.0, monotonic=fake.monotonic)
+        times: list[float] = []
+        with patch.object(asyncio, "sleep", fake.sleep):
+            unused = await limiter.acquire(until_done=True)
+            answered = await limiter.acquire(until_done=True)
+            limiter.release(unused)  # nothing was sent with it
+            fake.now = 0.5
+            limiter.done(answered)  # answered at 0.5: it counts until 1.5
+            for _ in range(2):
+                await limiter.acquire()
+                times.append(fake.now)
+        return times
+
+    assert asyncio.run(scenario()) == [0.5, 1.5]
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     limit=st.integers(1, 5),
