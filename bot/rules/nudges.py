@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from bot.config import NudgesConfig, RuleConfig
@@ -55,8 +56,7 @@ class Outcome(StrEnum):
     NOT_ELIGIBLE = "not_eligible"  # no consent, unreachable, paused
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # immutable like a frozen dataclass, made in a fifth of the time
     user_id: int
     rule: str
     step: int
@@ -68,8 +68,7 @@ class Decision:
     due_at: datetime
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class _Candidate(NamedTuple):
     rule: RuleConfig
     step: int
     period: str
@@ -87,23 +86,26 @@ def plan_customer(
     """Every rule due for this customer now, with what to do about it; at most one is planned.
 
     `rules`: only these can be due (the caller knows the customer is outside the others' windows)."""
-    candidates = [
-        c
-        for rule in (config.rules if rules is None else rules)
-        if rule.enabled
-        for c in _candidates(rule, facts, history, config, now)
-    ]
+    # Written for speed (the planner calls it for every customer in a due window, hundreds of thousands
+    # at a time): loops rather than comprehensions, nothing worked out that the common case (one rule
+    # due, no history) does not need.
+    candidates: list[_Candidate] = []
+    for rule in config.rules if rules is None else rules:
+        if rule.enabled and (candidate := _candidate(rule, facts, history, config, now)) is not None:
+            candidates.append(candidate)
     if not candidates:
         return []
-    candidates.sort(key=lambda c: (-c.rule.priority, c.due_at, c.rule.name))
+    if len(candidates) > 1:
+        candidates.sort(key=_first_goes_first)
     gate = _gate(facts, now)
-    sent = [m.sent_at or m.created_at for m in history if m.state in ("sent", "sending", "unknown")]
+    sent = [m.sent_at or m.created_at for m in history if m.state in _DELIVERED_OR_MAYBE]
     own_caps = customer_caps(caps, facts.frequency)
     quiet = QuietHours.parse(config.quiet_start, config.quiet_end)
-    in_flight = any(m.state == "planned" for m in history)
+    in_flight = any(m.state == "planned" for m in history) if history else False
     decisions: list[Decision] = []
     chosen = False
     for cand in candidates:
+        rule = cand.rule
         due = cand.due_at
         if gate is not None:
             outcome, reason = Outcome.NOT_ELIGIBLE, gate
@@ -113,27 +115,36 @@ def plan_customer(
             outcome, reason, due = Outcome.WAIT, "capped", own_caps.next_allowed(sent, now)
         else:
             chosen = True
-            share = cand.rule.holdout_percent
+            share = rule.holdout_percent
             holdout = share if share is not None else config.holdout_percent
-            if cand.step == 0 and in_holdout(facts.user_id, cand.rule.name, holdout):
+            if cand.step == 0 and in_holdout(facts.user_id, rule.name, holdout):
                 outcome, reason = Outcome.HOLD_OUT, "held out"
             else:
-                due = quiet.next_allowed(max(cand.due_at, now), facts.zone)
-                outcome, reason = Outcome.PLAN, ("quiet hours" if due > max(cand.due_at, now) else "due")
+                wanted = now if now > due else due  # max(due, now), without the call
+                due = quiet.next_allowed(wanted, facts.zone)
+                outcome, reason = Outcome.PLAN, ("quiet hours" if due > wanted else "due")
         decisions.append(
             Decision(
                 facts.user_id,
-                cand.rule.name,
+                rule.name,
                 cand.step,
                 cand.period,
-                cand.rule.steps[cand.step].template,
-                cand.rule.priority,
+                rule.steps[cand.step].template,
+                rule.priority,
                 outcome,
                 reason,
                 due,
             )
         )
     return decisions
+
+
+# What counts against the caps: what may have reached the customer.
+_DELIVERED_OR_MAYBE = ("sent", "sending", "unknown")
+
+
+def _first_goes_first(c: _Candidate) -> tuple[int, datetime, str]:
+    return (-c.rule.priority, c.due_at, c.rule.name)
 
 
 def _gate(facts: CustomerFacts, now: datetime) -> str | None:
@@ -146,36 +157,40 @@ def _gate(facts: CustomerFacts, now: datetime) -> str | None:
     return None
 
 
-def _candidates(
+def _candidate(
     rule: RuleConfig,
     facts: CustomerFacts,
     history: Sequence[PastMessage],
     config: NudgesConfig,
     now: datetime,
-) -> list[_Candidate]:
+) -> _Candidate | None:
     fired = _trigger(rule, facts, config, now)
     if fired is None:
-        return []
+        return None
     period, fired_at = fired
     if fired_at > now:
-        return []
-    mine = [m for m in history if m.rule == rule.name]
-    in_period = sorted((m for m in mine if m.period == period), key=lambda m: m.step)
+        return None
+    mine = [m for m in history if m.rule == rule.name] if history else []
+    in_period = sorted((m for m in mine if m.period == period), key=_step_of) if mine else []
     if not in_period:
         if rule.trigger != "segment_entered" and now - fired_at > STALE_AFTER:
-            return []
-        last_sent = max((m.sent_at for m in mine if m.sent_at is not None), default=None)
+            return None
+        last_sent = max((m.sent_at for m in mine if m.sent_at is not None), default=None) if mine else None
         if last_sent is not None and now < last_sent + timedelta(days=rule.cooldown_days):
-            return []
-        return [_Candidate(rule, 0, period, fired_at)]
+            return None
+        return _Candidate(rule, 0, period, fired_at)
     last = in_period[-1]
     if last.state != "sent" or last.sent_at is None or last.step + 1 >= len(rule.steps):
-        return []  # in flight, held out, skipped, failed, or the sequence is complete
+        return None  # in flight, held out, skipped, failed, or the sequence is complete
     step = last.step + 1
     due = last.sent_at + timedelta(days=rule.steps[step].delay_days)
     if due > now:
-        return []  # not yet: planned only when due, so a purchase in between still stops it
-    return [_Candidate(rule, step, period, due)]
+        return None  # not yet: planned only when due, so a purchase in between still stops it
+    return _Candidate(rule, step, period, due)
+
+
+def _step_of(m: PastMessage) -> int:
+    return m.step
 
 
 def _trigger(
@@ -196,7 +211,8 @@ def _trigger(
                 return None  # they told us they moved or no longer need us
             segments = config.segments
             current = segment_for(now, facts.purchases, facts.first_purchase_at, last, segments)
-            if last is None or rule.segment is None or current != Segment(rule.segment):
+            # Segment members are their names: `current != rule.segment` without looking the member up.
+            if last is None or rule.segment is None or current != rule.segment:
                 return None
             entered = segment_entered_at(current, last, segments)
             return (last.date().isoformat(), entered) if entered else None

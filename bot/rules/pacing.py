@@ -48,6 +48,10 @@ class QuietHours:
         return end
 
 
+_WEEK = timedelta(days=7)
+_MONTH = timedelta(days=30)
+
+
 @dataclass(frozen=True)
 class Caps:
     """At most `per_7_days` marketing messages in any 7 days and `per_30_days` in any 30."""
@@ -60,8 +64,10 @@ class Caps:
 
     def next_allowed(self, sent_times: Sequence[datetime], now: datetime) -> datetime:
         """The earliest moment ≥ now at which one more message keeps both caps."""
+        if len(sent_times) < self.per_7_days and len(sent_times) < self.per_30_days:
+            return now  # fewer in all than either window allows (most customers, most of the time)
         moment = now
-        for window, limit in ((timedelta(days=7), self.per_7_days), (timedelta(days=30), self.per_30_days)):
+        for window, limit in ((_WEEK, self.per_7_days), (_MONTH, self.per_30_days)):
             if limit <= 0:
                 return datetime.max.replace(tzinfo=now.tzinfo)
             if len(sent_times) < limit:

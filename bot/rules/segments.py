@@ -49,12 +49,16 @@ def segment_entered_at(
     segment: Segment, last_purchase_at: datetime, rules: SegmentsConfig
 ) -> datetime | None:
     """When an idle customer crossed into `segment` (None for segments not reached by idling)."""
-    days = {
-        Segment.AT_RISK: rules.at_risk_days,
-        Segment.LAPSED: rules.lapsed_days,
-        Segment.LOST: rules.lost_days,
-    }.get(segment)
-    return None if days is None else last_purchase_at + timedelta(days=days)
+    # A chain, not a dict of the three: the planner asks for every lapsed customer.
+    if segment is Segment.AT_RISK:
+        days = rules.at_risk_days
+    elif segment is Segment.LAPSED:
+        days = rules.lapsed_days
+    elif segment is Segment.LOST:
+        days = rules.lost_days
+    else:
+        return None
+    return last_purchase_at + timedelta(days=days)
 
 
 def days_between(earlier: datetime, later: datetime) -> float:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from bot.clock import from_db, to_db
 from bot.storage.db import Database, Reader, Row, Tx, json_values
@@ -25,8 +26,7 @@ class OutboxState(StrEnum):
 DELIVERED_OR_MAYBE = (OutboxState.SENT, OutboxState.SENDING, OutboxState.UNKNOWN)
 
 
-@dataclass(frozen=True)
-class NewOutboxRow:
+class NewOutboxRow(NamedTuple):  # immutable like a frozen dataclass, made in a fifth of the time
     user_id: int
     rule: str
     step: int
@@ -94,8 +94,13 @@ def _row(row: Row) -> OutboxRow:
 async def insert_many(db: Database, rows: Iterable[NewOutboxRow], now: datetime) -> int:
     """Insert planned rows; a row whose dedupe key exists is left alone. Returns how many were new."""
     stamp = to_db(now)
-    values = [
-        (
+    # A planning run writes hundreds of thousands of rows, most of them due at one of a few moments.
+    due_texts: dict[datetime, str] = {}
+    values: list[str | int | None] = []
+    for r in rows:
+        if (due_at := due_texts.get(r.due_at)) is None:
+            due_at = due_texts[r.due_at] = to_db(r.due_at)
+        values += (
             r.dedupe_key,
             r.user_id,
             r.rule,
@@ -106,27 +111,44 @@ async def insert_many(db: Database, rows: Iterable[NewOutboxRow], now: datetime)
             r.priority,
             r.state.value,
             r.reason,
-            to_db(r.due_at),
+            due_at,
             stamp,
             stamp,
         )
-        for r in rows
-    ]
     if not values:
         return 0
+    # Many rows a statement: the connection's thread gives up Python's lock (GIL) for each statement
+    # it steps, and waits to get it back while the planner decides the next slice. One row a statement
+    # made a planning run wait on that more than on SQLite.
+    whole = len(values) - len(values) % _INSERT_VALUES
     async with db.transaction() as tx:
         before = await tx.fetch_value("SELECT total_changes()")
-        await tx.executemany(
-            """
-            INSERT INTO outbox (dedupe_key, user_id, rule, step, period, campaign_id, template, priority,
-                                state, reason, due_at, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (dedupe_key) DO NOTHING
-            """,
-            values,
-        )
+        if whole:
+            await tx.executemany(
+                _insert_rows(_INSERT_ROWS),
+                [values[i : i + _INSERT_VALUES] for i in range(0, whole, _INSERT_VALUES)],
+            )
+        if whole < len(values):
+            await tx.execute(_insert_rows((len(values) - whole) // _INSERT_COLUMNS), values[whole:])
         after = await tx.fetch_value("SELECT total_changes()")
     return int(after) - int(before)
+
+
+_INSERT_COLUMNS = 13
+# 999 parameters a statement: the most every SQLite version takes.
+_INSERT_ROWS = 999 // _INSERT_COLUMNS
+_INSERT_VALUES = _INSERT_ROWS * _INSERT_COLUMNS
+
+
+def _insert_rows(count: int) -> str:
+    """`insert_many`'s statement for `count` rows."""
+    row = "(" + ", ".join("?" * _INSERT_COLUMNS) + ")"
+    return f"""
+        INSERT INTO outbox (dedupe_key, user_id, rule, step, period, campaign_id, template, priority,
+                            state, reason, due_at, created_at, updated_at)
+        VALUES {", ".join([row] * count)}
+        ON CONFLICT (dedupe_key) DO NOTHING
+        """
 
 
 async def history_of(q: Reader, user_ids: Sequence[int], since: datetime) -> list[HistoryRow]:

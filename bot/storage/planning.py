@@ -5,6 +5,7 @@ Slices keep memory flat however many customers the shop has; each query uses an 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,28 @@ class CustomerRow:
 
 def _time(text: str | None) -> datetime | None:
     return from_db(text) if text else None
+
+
+def _first(row: Sequence[Any]) -> Any:
+    return row[0]
+
+
+# Doubles whose shortest exact decimal has 17 digits, the largest and the smallest: SQLite writes them
+# with its own printf, in long double arithmetic where that has more bits than a double.
+_REAL_PROBES = (0.1 + 0.2, 35.198622685185185, 1 / 3, 1.7976931348623157e308, 2.2250738585072014e-308, 5e-324)
+_reals_exact_as_text: bool | None = None
+
+
+async def _reals_come_back_from_text(q: Reader) -> bool:
+    """Whether this SQLite writes a REAL as text (printf's %!.20e) that reads back as the same float."""
+    global _reals_exact_as_text
+    if _reals_exact_as_text is None:
+        marks = ", ".join("printf('%!.20e', ?)" for _ in _REAL_PROBES)
+        written = await q.fetch_one(f"SELECT {marks}", _REAL_PROBES)
+        _reals_exact_as_text = written is not None and all(
+            float(text) == value for text, value in zip(written, _REAL_PROBES, strict=True)
+        )
+    return _reals_exact_as_text
 
 
 # The period (see bot/rules/nudges.py `_trigger`) of a rule firing from each fact, where SQL can tell it.
@@ -168,8 +191,7 @@ async def customers_slice(
         # ranges alone say it cheaply, and a rule decided for in vain decides nothing).
         mask = " | ".join(f"(IFNULL({c.loose}, 0) << {i})" for i, c in enumerate(clauses)) or "0"
         mask_params = [p for c in clauses for p in c.loose_params]
-    rows = await q.fetch_all(
-        f"""
+    sql = f"""
         SELECT c.user_id, c.consent, c.consent_at, c.reachable, c.frequency, c.paused_until, c.timezone,
                c.birthday, c.no_win_back, a.id AS account_id, a.purchase_count, a.first_purchase_at,
                a.last_purchase_at, a.median_gap_days, a.restock_sku, a.restock_due_at,
@@ -177,29 +199,70 @@ async def customers_slice(
         FROM customers c LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id
         WHERE {" AND ".join(where)}
         ORDER BY c.user_id LIMIT ?
-        """,
-        (*mask_params, *params, limit),
-    )
+        """
+    rows: Sequence[Sequence[Any]]
+    if await _reals_come_back_from_text(q):
+        # The slice as one JSON array, in one row: the connection's thread then takes Python's lock
+        # (GIL) once, not once a customer. Row by row, it waited for the lock while the planner decided
+        # the last slice, for longer than SQLite took. JSON keeps 15 digits of a REAL: the median gap
+        # goes as text with 21, which this SQLite turns out exactly (checked once, below).
+        found = await q.fetch_value(
+            f"""
+            SELECT json_group_array(json_array(
+                       user_id, consent, consent_at, reachable, frequency, paused_until, timezone,
+                       birthday, no_win_back, account_id, purchase_count, first_purchase_at,
+                       last_purchase_at,
+                       CASE WHEN median_gap_days IS NOT NULL THEN printf('%!.20e', median_gap_days) END,
+                       restock_sku, restock_due_at, due_mask))
+            FROM ({sql})
+            """,
+            (*mask_params, *params, limit),
+        )
+        in_json: list[list[Any]] = json.loads(found)
+        # In id order, as the subquery gives them (SQLite keeps it, though no aggregate promises to).
+        in_json.sort(key=_first)
+        rows = in_json
+    else:
+        rows = await q.fetch_all(sql, (*mask_params, *params, limit))
+    # Positional, unpacked: a planning run makes hundreds of thousands of these.
     return [
         CustomerRow(
-            user_id=r[0],
-            consent=r[1],
-            consent_at=_time(r[2]),
-            reachable=bool(r[3]),
-            frequency=r[4],
-            paused_until=_time(r[5]),
-            timezone=r[6],
-            birthday=r[7],
-            no_win_back=bool(r[8]),
-            account_id=r[9],
-            purchases=r[10] or 0,
-            first_purchase_at=_time(r[11]),
-            last_purchase_at=_time(r[12]),
-            median_gap_days=r[13],
-            restock=(r[14], from_db(r[15])) if r[14] and r[15] else None,
-            due_mask=r[16],
+            user_id,
+            consent,
+            _time(consent_at),
+            bool(reachable),
+            frequency,
+            _time(paused_until),
+            timezone,
+            birthday,
+            account_id,
+            purchases or 0,
+            _time(first_purchase_at),
+            _time(last_purchase_at),
+            bool(no_win_back),
+            None if median_gap_days is None else float(median_gap_days),  # JSON: text
+            (restock_sku, from_db(restock_due_at)) if restock_sku and restock_due_at else None,
+            due_mask,
         )
-        for r in rows
+        for (
+            user_id,
+            consent,
+            consent_at,
+            reachable,
+            frequency,
+            paused_until,
+            timezone,
+            birthday,
+            no_win_back,
+            account_id,
+            purchases,
+            first_purchase_at,
+            last_purchase_at,
+            median_gap_days,
+            restock_sku,
+            restock_due_at,
+            due_mask,
+        ) in rows
     ]
 
 

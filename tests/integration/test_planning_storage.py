@@ -1,0 +1,158 @@
+"""What the planner reads and writes in bulk comes back exactly as stored, however it is carried.
+
+A slice of customers travels from SQLite as one JSON array (`planning.customers_slice`, where SQLite writes
+REALs exactly as text), and the planner's rows go into the outbox many to a statement
+(`outbox.insert_many`); both must give what reading and writing row by row gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from bot.clock import from_db, to_db
+from bot.storage import outbox, planning
+from bot.storage.db import Database
+from bot.storage.outbox import NewOutboxRow, OutboxState
+
+T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+FIRST_USER = 1000
+
+
+async def _with_db(check: Any) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        db = await Database.open(Path(folder) / "bot.sqlite3")
+        try:
+            await db.migrate()
+            await check(db)
+        finally:
+            await db.close()
+
+
+# Any float SQLite stores, with the ones that 15 significant digits (JSON's REAL) would not bring back.
+gaps = st.none() | st.floats(allow_nan=False, allow_infinity=False)
+texts = st.none() | st.text(max_size=12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(gaps, texts, texts, texts), min_size=1, max_size=60))
+@example([(35.198622685185185, "Europe/Kyiv", "03-10", "SKU-1")])
+@example([(0.1 + 0.2, None, None, None), (5e-324, "", "", ""), (-0.0, '"\\', "\n\x00", "ü 🙂")])
+@example([(1.7976931348623157e308, None, None, None), (2.2250738585072014e-308, None, None, None)])
+def test_a_slice_reads_back_what_is_stored(customers: list[tuple[Any, ...]]) -> None:
+    # As JSON (where this SQLite writes REALs exactly as text), and row by row (where it does not).
+    for as_json in (True, False):
+        with patch.object(planning, "_reals_exact_as_text", as_json):
+            asyncio.run(_with_db(lambda db: _check_slice(db, customers)))
+
+
+async def test_this_sqlite_reads_slices_as_json(db: Database) -> None:
+    """The probe of how SQLite writes REALs passes here: the benchmarks measure the JSON path."""
+    assert await planning._reals_come_back_from_text(db)
+
+
+async def _check_slice(db: Database, customers: list[tuple[Any, ...]]) -> None:
+    stamp = to_db(T0)
+    async with db.transaction() as tx:
+        for n, (gap, timezone, birthday, sku) in enumerate(customers):
+            user_id = FIRST_USER + n
+            await tx.execute(
+                "INSERT INTO customers (user_id, consent, consent_at, timezone, birthday, created_at, "
+                "updated_at) VALUES (?, 'granted', ?, ?, ?, ?, ?)",
+                (user_id, to_db(T0 - timedelta(days=n)), timezone, birthday, stamp, stamp),
+            )
+            if n % 3 == 2:
+                continue  # no shop record
+            await tx.execute(
+                "INSERT INTO loyalty_accounts (id, user_id, created_at, purchase_count, first_purchase_at, "
+                "last_purchase_at, median_gap_days, restock_sku, restock_due_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (n + 1, user_id, stamp, n, to_db(T0 - timedelta(days=n + 30)), stamp, gap, sku, stamp),
+            )
+    found = await planning.customers_slice(db, 0, 1000, only_eligible=False)
+    stored = await db.fetch_all(
+        """
+        SELECT c.user_id, c.timezone, c.birthday, a.id, a.median_gap_days, a.restock_sku,
+               a.first_purchase_at, a.last_purchase_at, a.restock_due_at
+        FROM customers c LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id ORDER BY c.user_id
+        """
+    )
+    assert [r.user_id for r in found] == [r[0] for r in stored]
+    for row, (_, timezone, birthday, account_id, gap, sku, first, last, restock_due) in zip(
+        found, stored, strict=True
+    ):
+        assert (row.timezone, row.birthday, row.account_id) == (timezone, birthday, account_id)
+        assert row.median_gap_days == gap and str(row.median_gap_days) == str(gap)  # -0.0 too
+        assert row.first_purchase_at == (from_db(first) if first else None)
+        assert row.last_purchase_at == (from_db(last) if last else None)
+        assert row.restock == ((sku, from_db(restock_due)) if sku and restock_due else None)
+        assert row.consent_at is not None and row.reachable and row.due_mask == -1
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["nps", "welcome"])), max_size=400),
+    st.lists(st.integers(0, 40), max_size=20),
+)
+@example([(n, "nps") for n in range(76 * 2 + 1)], [])
+@example([(n % 41, "nps") for n in range(76 * 3)], [5, 6])
+def test_rows_written_many_to_a_statement_are_those_written_one_by_one(
+    rows: list[tuple[int, str]], before: list[int]
+) -> None:
+    asyncio.run(_with_db(lambda db: _check_insert(db, rows, before)))
+
+
+def _row(user: int, rule: str, n: int) -> NewOutboxRow:
+    held_out = n % 5 == 0
+    return NewOutboxRow(
+        FIRST_USER + user,
+        rule,
+        0,
+        "once",
+        rule,
+        n % 7,
+        OutboxState.HELD_OUT if held_out else OutboxState.PLANNED,
+        T0 + timedelta(minutes=n % 3),
+        "held out" if held_out else None,
+    )
+
+
+async def _check_insert(db: Database, rows: list[tuple[int, str]], before: list[int]) -> None:
+    for user in before:  # already planned, by an earlier run
+        await outbox.insert_many(db, [_row(user, "nps", 10_000)], T0)
+    new = [_row(user, rule, n) for n, (user, rule) in enumerate(rows)]
+    written = await outbox.insert_many(db, new, T0)
+    # One by one: the first row of each dedupe key goes in, unless an earlier run wrote the key.
+    expected: dict[str, NewOutboxRow] = {}
+    for row in [_row(user, "nps", 10_000) for user in before] + new:
+        expected.setdefault(row.dedupe_key, row)
+    assert written == len(expected) - len(set(before))
+    stored = await db.fetch_all(
+        "SELECT dedupe_key, user_id, rule, step, period, template, priority, state, reason, due_at, "
+        "created_at, updated_at, campaign_id FROM outbox ORDER BY id"
+    )
+    assert [tuple(r) for r in stored] == [
+        (
+            r.dedupe_key,
+            r.user_id,
+            r.rule,
+            r.step,
+            r.period,
+            r.template,
+            r.priority,
+            r.state.value,
+            r.reason,
+            to_db(r.due_at),
+            to_db(T0),
+            to_db(T0),
+            None,
+        )
+        for r in expected.values()
+    ]
