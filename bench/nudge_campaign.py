@@ -7,11 +7,11 @@
    is timed in-process (`open_application` with a real aiogram `Bot` on an `AiohttpSession` pointed at
    the emulator). Prints messages/s and the emulator's flood-control violations (goals: ≥ 29/s, 0).
    At 30/s this phase takes N/30 s (about 6 minutes for 10 000).
-2. Limits lifted: a fresh emulator without flood control, the bot's own pacing lifted too (100 000 messages/s) and
-   `--senders` concurrent senders. The pipeline's messages/s is compared with a bare aiogram loop
-   (`asyncio.gather` of `bot.send_message` to the same chats, at most `--senders` at once) against the
-   same emulator in the same run: once before and once after the pipeline, the ratio taken against their
-   mean (goal ≥ 90 %).
+2. Limits lifted: a fresh emulator without flood control, the bot's own pacing lifted too (100 000
+   messages/s) and `--senders` concurrent senders. The pipeline's messages/s is compared with a bare
+   aiogram loop (`asyncio.gather` of `bot.send_message` to the same chats, at most `--senders` at once)
+   against the same emulator in the same run: once before and once after the pipeline, the ratio taken
+   against their mean (goal ≥ 90 %).
 
 Needs node (the emulator). Everything is temporary and removed at the end; exit status 1 when a delivery
 check fails (not every customer got exactly one message).
@@ -262,7 +262,9 @@ async def telegram_pace(n: int, folder: Path) -> bool:
 async def limits_lifted(n: int, senders: int, folder: Path) -> bool:
     print(f"\n2. Limits lifted: {n} customers, {senders} senders, no flood control ({_load()})")
     async with Emulator.start(token=TOKEN, enforce_limits=False) as emu:
-        config = make_config(folder / "fast.sqlite3", emu.api_base, messages_per_second=100_000, senders=senders)
+        config = make_config(
+            folder / "fast.sqlite3", emu.api_base, messages_per_second=100_000, senders=senders
+        )
         ids = await seed(Path(config.database.path), n)
         # The bare loop writes to chats nobody else uses, so per-chat counts stay checkable.
         bare_chats = [uid + 100_000_000 for uid in ids]
