@@ -496,13 +496,13 @@ class NudgeDelivery:
             fields = {"*"}  # read everything; rendering the broken template then says what is wrong
 
         def wanted(*names: str) -> bool:
-            return "*" in fields or any(name in fields for name in names)
+            """Whether a template reads one of these fields (`name.` for any field of a name)."""
+            return "*" in fields or any(f == n or f.startswith(n) for f in fields for n in names)
 
-        tier_or_balance = wanted("customer.*", "customer.tier", "customer.balance", "expiring.*")
-        tier_or_balance |= any(f.startswith("expiring.") for f in fields)
+        tier_or_balance = wanted("customer.*", "customer.tier", "customer.balance", "expiring.")
         last = wanted("customer.*", "customer.days_since_last_purchase")
         favourite = wanted("customer.*", "customer.favourite_product")
-        product = any(f.startswith("product.") for f in fields) or "*" in fields
+        product = wanted("product.")
         about = _About(own_texts=own_texts)
         if not (tier_or_balance or last or favourite or product):
             return about

@@ -646,6 +646,32 @@ async def test_messages_claimed_when_delivery_stops_go_back_to_planned(
         assert [c["code"] for c in coupons] == [row["coupon_code"]]
 
 
+async def test_each_message_says_what_its_template_asks_for(shop: Shop) -> None:
+    # One group, three templates: each message gets its own facts (read only for the templates using them).
+    ivan = 1003
+    await shop.join(OLENA, language="en")
+    beans = PurchaseItem("ARABICA-250", "Arabica 250 g", Decimal("1"), 30_000)
+    for user_id, name, bought in ((DMYTRO, "Dmytro", T0 - 20 * DAY), (ivan, "Ivan", T0 - 360 * DAY)):
+        await shop.join(user_id, name, language="en")
+        phone = f"+38050{user_id:07d}"
+        await shop.data["customers"].link_phone(user_id, phone, user_id, name)
+        purchase = PurchaseInput(f"p-{user_id}", 30_000, "UAH", bought, phone=phone, items=(beans,))
+        await shop.data["loyalty"].record_purchase(purchase, actor="till", source="api")
+    now = shop.clock.now()
+    rows = [
+        planned_row(OLENA, "welcome", "welcome", "once", now),
+        planned_row(DMYTRO, "restock", "restock", "ARABICA-250@2026-03-10", now),
+        planned_row(ivan, "points_expiring", "points_expiring", "2026-03-15", now),
+    ]
+    assert await outbox_store.insert_many(shop.db, rows, now) == 3
+    assert (await shop.delivery.deliver_due()).outcomes == {"sent": 3}
+    sent = dict(shop.sender.sent)
+    assert sent[OLENA].startswith("Welcome to <b>Test Shop</b>, Olena!")
+    assert sent[DMYTRO].startswith("Dmytro, running low on Arabica 250 g?")
+    # Bought 360 days ago: its points go 12 months after the purchase, in 5 days.
+    assert sent[ivan].startswith("Ivan, <b>15 points</b> will expire on March 15, 2026.")
+
+
 # -- holdout and erasure --------------------------------------------------------------------------------
 
 
