@@ -7,6 +7,7 @@ read the SQLite file directly to check what the bot recorded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -129,6 +130,22 @@ def bot_environment(token: str | None) -> dict[str, str]:
     if token is not None:
         env["BOT_TOKEN"] = token
     return env
+
+
+async def run_command(config_path: Path, token: str | None, *args: str, timeout: float) -> str:
+    """`retention-bot --config … ARGS` to its end: its standard output. It must succeed, no traceback."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        bot_command(config_path, *args),
+        env=bot_environment(token),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"{args} exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stdout
 
 
 def start_bot(config_path: Path, token: str, api_base: str, log_path: Path) -> BotProcess:

@@ -48,6 +48,7 @@ from .support import (
     bot_command,
     bot_environment,
     query,
+    run_command,
     start_bot,
     value,
     write_config,
@@ -115,18 +116,7 @@ class Shop:
         return counts
 
     async def cli(self, *args: str) -> str:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            bot_command(self.config_path, *args),
-            env=bot_environment(self.emu.token),
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT_S,
-            check=False,
-        )
-        assert done.returncode == 0, f"{args} exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
-        assert "Traceback" not in done.stderr, done.stderr
-        return done.stdout
+        return await run_command(self.config_path, self.emu.token, *args, timeout=RUN_TIMEOUT_S)
 
     async def start_bot(self) -> BotProcess:
         log_path = self.folder / f"bot-{len(self.bots) + 1}.log"

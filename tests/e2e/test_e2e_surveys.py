@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -36,9 +35,8 @@ from .support import (
     SHOP_NAME,
     SHOP_ZONE,
     BotProcess,
-    bot_command,
-    bot_environment,
     query,
+    run_command,
     start_bot,
     write_config,
 )
@@ -96,18 +94,7 @@ async def seed(config_path: Path) -> None:
 
 
 async def cli(config_path: Path, *args: str) -> str:
-    done = await asyncio.to_thread(
-        subprocess.run,
-        bot_command(config_path, *args),
-        env=bot_environment(TOKEN),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
-    assert done.returncode == 0, f"{args} exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    assert "Traceback" not in done.stderr, done.stderr
-    return done.stdout
+    return await run_command(config_path, TOKEN, *args, timeout=RUN_TIMEOUT_S)
 
 
 async def callback_answers(emu: Emulator) -> int:
