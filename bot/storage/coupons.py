@@ -62,13 +62,9 @@ async def get(q: Reader, code: str) -> Coupon | None:
     return _coupon(row) if row else None
 
 
-async def for_outbox(q: Reader, outbox_id: int) -> Coupon | None:
-    row = await q.fetch_one("SELECT * FROM coupons WHERE outbox_id = ?", (outbox_id,))
-    return _coupon(row) if row else None
-
-
 async def for_outboxes(q: Reader, outbox_ids: Iterable[int]) -> dict[int, Coupon]:
-    """`for_outbox` of each of these rows, in one query; rows without a coupon are left out."""
+    """The coupon issued with each of these outbox rows (a retried row keeps its code), by row; rows
+    without one are left out."""
     rows = await q.fetch_all(
         "SELECT * FROM coupons WHERE outbox_id IN (SELECT value FROM json_each(?))",
         (json_values(outbox_ids),),

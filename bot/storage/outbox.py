@@ -196,20 +196,9 @@ async def get(q: Reader, outbox_id: int) -> OutboxRow | None:
     return _row(row) if row else None
 
 
-async def sent_times(q: Reader, user_id: int, since: datetime) -> list[datetime]:
-    """When marketing messages went (or may have gone) to this customer since a moment."""
-    rows = await q.fetch_all(
-        """
-        SELECT COALESCE(sent_at, updated_at) FROM outbox
-        WHERE user_id = ? AND state IN ('sent', 'sending', 'unknown') AND COALESCE(sent_at, updated_at) >= ?
-        """,
-        (user_id, to_db(since)),
-    )
-    return [from_db(r[0]) for r in rows]
-
-
 async def sent_times_of(q: Reader, user_ids: Iterable[int], since: datetime) -> dict[int, list[datetime]]:
-    """`sent_times` of each of these customers, in one query; customers sent nothing are left out."""
+    """When marketing messages went (or may have gone) to each of these customers since a moment, in one
+    query; customers sent nothing are left out."""
     rows = await q.fetch_all(
         """
         SELECT user_id, COALESCE(sent_at, updated_at) FROM outbox
@@ -283,7 +272,8 @@ async def settle_many(
 
 
 async def postpone_many(tx: Tx, waits: Sequence[tuple[int, datetime, str]], now: datetime) -> None:
-    """`postpone` for (outbox id, new due time, reason) of each row."""
+    """A planned row that must wait (caps, quiet hours, the customer's pause): (outbox id, new due time,
+    reason) of each."""
     if not waits:
         return  # no trip to the database for nothing
     stamp = to_db(now)
@@ -300,39 +290,6 @@ async def put_back(tx: Tx, outbox_id: int, now: datetime) -> None:
         "WHERE id = ? AND state = 'sending'",
         (to_db(now), outbox_id),
     )
-
-
-async def mark_sending(tx: Tx, outbox_id: int, now: datetime, coupon_code: str | None, language: str) -> bool:
-    """planned → sending; False if someone else moved it first."""
-    cursor = await tx.execute(
-        """
-        UPDATE outbox SET state = 'sending', attempts = attempts + 1, coupon_code = COALESCE(?, coupon_code),
-                          language = ?, updated_at = ?
-        WHERE id = ? AND state = 'planned'
-        """,
-        (coupon_code, language, to_db(now), outbox_id),
-    )
-    return cursor.rowcount == 1
-
-
-async def mark_sent(tx: Tx, outbox_id: int, now: datetime, message_id: int) -> None:
-    await tx.execute(
-        "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, updated_at = ? WHERE id = ?",
-        (to_db(now), message_id, to_db(now), outbox_id),
-    )
-
-
-async def settle(
-    db: Database,
-    outbox_id: int,
-    state: OutboxState,
-    reason: str | None,
-    now: datetime,
-    *,
-    from_states: tuple[str, ...],
-) -> bool:
-    async with db.transaction() as tx:
-        return await settle_in(tx, outbox_id, state, reason, now, from_states=from_states)
 
 
 async def settle_in(
@@ -357,13 +314,6 @@ async def retry_later(tx: Tx, outbox_id: int, due_at: datetime, reason: str, now
     await tx.execute(
         "UPDATE outbox SET state = 'planned', due_at = ?, reason = ?, updated_at = ? "
         "WHERE id = ? AND state IN ('sending', 'planned')",
-        (to_db(due_at), reason, to_db(now), outbox_id),
-    )
-
-
-async def postpone(tx: Tx, outbox_id: int, due_at: datetime, reason: str, now: datetime) -> None:
-    await tx.execute(
-        "UPDATE outbox SET due_at = ?, reason = ?, updated_at = ? WHERE id = ? AND state = 'planned'",
         (to_db(due_at), reason, to_db(now), outbox_id),
     )
 
