@@ -75,12 +75,10 @@ async def run(args: argparse.Namespace, config: Config, out: TextIO | None = Non
         print(f"{args.file}: {len(rows) - 1} survey answers", file=out)
         return EXIT_OK
     clock: Clock = OffsetClock(args.now) if getattr(args, "now", None) else SystemClock()
-    from aiogram.client.session.aiohttp import AiohttpSession
-    from aiogram.client.telegram import TelegramAPIServer
-
     from bot.app import open_application
     from bot.storage import outbox as outbox_store
     from bot.telegram.dispatcher import build_bot
+    from bot.telegram.sessions import telegram_session
 
     if args.nudges_command == "status":
         async with open_application(config, clock) as data:
@@ -96,7 +94,7 @@ async def run(args: argparse.Namespace, config: Config, out: TextIO | None = Non
         return EXIT_OK
     # run-once: a real bot talking to the configured Bot API.
     token = require_token(config)
-    bot = build_bot(token, AiohttpSession(api=TelegramAPIServer.from_base(config.telegram.api_base)))
+    bot = build_bot(token, telegram_session(config.telegram.api_base))
     try:
         async with open_application(config, clock, bot) as data:
             delivery = data["delivery"]

@@ -1,4 +1,5 @@
-"""HTTP sessions: one for long polling that never drops a batch of updates at shutdown."""
+"""HTTP sessions: each Bot API call as one JSON body, and for long polling, never a batch of updates
+dropped at shutdown."""
 
 from __future__ import annotations
 
@@ -10,16 +11,59 @@ from typing import Any, cast
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import Update
+from aiogram.types import InputFile, Update
+from aiohttp import BytesPayload, ClientError, ClientTimeout
 
 log = logging.getLogger(__name__)
 # How long a stop waits for the getUpdates call it interrupted, in case updates are already on the wire.
 ORPHAN_GRACE_S = 1.5
 
 
-class PollingSession(AiohttpSession):
+class JsonBodySession(AiohttpSession):
+    """An aiohttp session that sends each Bot API call as one `application/json` body.
+
+    aiogram's own session sends form fields: every nested object (a keyboard, link preview options) is
+    JSON-encoded on its own, then the whole form is url-encoded, character by character in Python. That
+    was a quarter of the CPU a campaign's send costs; one JSON encoding of the call is cheaper, and the
+    Bot API takes either. A call that uploads a file goes as aiogram sends it (multipart form).
+    """
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        files: dict[str, InputFile] = {}
+        body: dict[str, Any] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            # aiogram's own preparation: bot defaults (parse_mode), enums, dates, nested objects as dicts.
+            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            if prepared is not None:
+                body[key] = prepared
+        if files:
+            return await super().make_request(bot, method, timeout)
+        session = await self.create_session()
+        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        payload = BytesPayload(self.json_dumps(body).encode(), content_type="application/json")
+        limit = ClientTimeout(total=self.timeout if timeout is None else timeout)
+        try:
+            async with session.post(url, data=payload, timeout=limit) as response:
+                content = await response.text()
+        except TimeoutError as exc:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from exc
+        except ClientError as exc:
+            raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
+        answer = self.check_response(bot=bot, method=method, status_code=response.status, content=content)
+        return cast(TelegramType, answer.result)
+
+
+def telegram_session(api_base: str) -> JsonBodySession:
+    """The session every bot of ours talks through, to the configured Bot API server."""
+    return JsonBodySession(api=TelegramAPIServer.from_base(api_base))
+
+
+class PollingSession(JsonBodySession):
     """An aiohttp session that keeps the updates of a getUpdates call interrupted by shutdown.
 
     aiogram cancels the polling task on SIGTERM. If Telegram had already answered that call, its

@@ -1,0 +1,131 @@
+"""The bot's HTTP session: calls as one JSON body, uploads as multipart, Telegram's errors as aiogram's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramForbiddenError, TelegramNetworkError, TelegramRetryAfter
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bot.telegram.dispatcher import build_bot
+from bot.telegram.sessions import telegram_session
+
+TOKEN = "123456:session-test"
+
+
+@dataclass
+class Seen:
+    """What the fake Bot API server was sent: (method, content type, parsed body)."""
+
+    calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    answer: tuple[int, dict[str, Any]] | None = None  # instead of a sent message
+
+
+def _message(chat_id: int, text: str) -> dict[str, Any]:
+    return {
+        "message_id": 7,
+        "date": 1_700_000_000,
+        "chat": {"id": chat_id, "type": "private"},
+        "text": text,
+    }
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, Seen]]:
+    seen = Seen()
+
+    async def call(request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.content_type == "application/json":
+            body = await request.json()
+        else:
+            body = {k: v if isinstance(v, str) else "<file>" for k, v in (await request.post()).items()}
+        seen.calls.append((method, request.content_type, body))
+        if seen.answer is not None:
+            status, answer = seen.answer
+            return web.json_response(answer, status=status)
+        chat_id = int(body["chat_id"])
+        return web.json_response({"ok": True, "result": _message(chat_id, str(body.get("text", "")))})
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/{method}", call)
+    async with TestServer(app) as test_server:
+        yield str(test_server.make_url("")).rstrip("/"), seen
+
+
+@pytest.fixture
+async def bot(server: tuple[str, Seen]) -> AsyncIterator[Bot]:
+    api_base, _ = server
+    bot = build_bot(TOKEN, telegram_session(api_base))
+    try:
+        yield bot
+    finally:
+        await bot.session.close()
+
+
+async def test_a_message_goes_as_one_json_body_with_its_keyboard_as_an_object(
+    bot: Bot, server: tuple[str, Seen]
+) -> None:
+    _, seen = server
+    fewer = InlineKeyboardButton(text="Рідше", callback_data="f:ask")
+    markup = InlineKeyboardMarkup(inline_keyboard=[[fewer]])
+
+    sent = await bot.send_message(42, "<b>Привіт</b> & welcome", reply_markup=markup)
+
+    assert sent.message_id == 7 and sent.text == "<b>Привіт</b> & welcome"
+    method, content_type, body = seen.calls[-1]
+    assert (method, content_type) == ("sendMessage", "application/json")
+    assert body == {
+        "chat_id": 42,
+        "text": "<b>Привіт</b> & welcome",
+        "parse_mode": "HTML",  # the bot's default, resolved as aiogram's own session does
+        "reply_markup": {"inline_keyboard": [[{"text": "Рідше", "callback_data": "f:ask"}]]},
+    }
+
+
+async def test_an_upload_goes_as_a_multipart_form(bot: Bot, server: tuple[str, Seen]) -> None:
+    _, seen = server
+
+    await bot.send_document(42, BufferedInputFile(b"a,b\n1,2\n", filename="report.csv"), caption="звіт")
+
+    method, content_type, body = seen.calls[-1]
+    assert (method, content_type) == ("sendDocument", "multipart/form-data")
+    assert body["caption"] == "звіт"
+    attached = body["document"].removeprefix("attach://")  # aiogram names the file part
+    assert body[attached] == "<file>"
+
+
+async def test_telegrams_refusals_raise_what_aiogram_raises(bot: Bot, server: tuple[str, Seen]) -> None:
+    _, seen = server
+    seen.answer = (
+        429,
+        {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 3",
+            "parameters": {"retry_after": 3},
+        },
+    )
+    with pytest.raises(TelegramRetryAfter) as flood:
+        await bot.send_message(42, "hello")
+    assert flood.value.retry_after == 3
+
+    blocked = "Forbidden: bot was blocked by the user"
+    seen.answer = (403, {"ok": False, "error_code": 403, "description": blocked})
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_message(42, "hello")
+
+
+async def test_an_unreachable_server_is_a_network_error() -> None:
+    bot = build_bot(TOKEN, telegram_session("http://127.0.0.1:9"))  # discard port: nothing listens
+    try:
+        with pytest.raises(TelegramNetworkError):
+            await bot.send_message(42, "hello")
+    finally:
+        await bot.session.close()
