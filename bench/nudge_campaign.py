@@ -43,7 +43,7 @@ from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup  # noqa: E402
 from tgemu import Emulator  # noqa: E402
 
-from bot.app import open_application  # noqa: E402
+from bot.app import freeze_startup_heap, open_application  # noqa: E402
 from bot.clock import to_db  # noqa: E402
 from bot.config import Config, parse_config  # noqa: E402
 from bot.storage import outbox as outbox_store  # noqa: E402
@@ -173,6 +173,7 @@ async def run_pipeline(config: Config, label: str) -> tuple[float, float, Counte
     bot = emulator_bot(config.telegram.api_base)
     try:
         async with open_application(config, RunningClock(), bot) as data:
+            freeze_startup_heap()  # as `run` does once started
             db = data["db"]
             started = time.perf_counter()
             plan = await data["planner"].plan()
@@ -274,6 +275,7 @@ async def limits_lifted(n: int, senders: int, folder: Path) -> bool:
             folder / "fast.sqlite3", emu.api_base, messages_per_second=100_000, senders=senders
         )
         ids = await seed(Path(config.database.path), n)
+
         # The bare loops write to chats nobody else uses, so per-chat counts stay checkable.
         def chats(k: int) -> list[int]:
             return [uid + k * 100_000_000 for uid in ids]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,6 +49,17 @@ async def open_application(
         yield build_workflow_data(config, clock, db, texts, notifier, sender)
     finally:
         await db.close()
+
+
+def freeze_startup_heap() -> None:
+    """Keep what start-up built out of the cyclic garbage collector's full passes.
+
+    Modules, aiogram's and pydantic's models, the services: all of it lives as long as the process.
+    Walked by every full collection, it made each one stop the event loop for about 160 ms, twice in a
+    10 000-message campaign. Frozen, it is no longer walked (garbage made later is collected as before).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def build_scheduler(data: WorkflowData) -> AsyncIOScheduler:
@@ -153,6 +165,7 @@ async def run_bot(config: Config, clock: Clock | None = None) -> None:
                 next_run_time=data["clock"].now(),
             )
         scheduler.start()
+        freeze_startup_heap()
         try:
             await dispatcher.start_polling(
                 bot,

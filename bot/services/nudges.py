@@ -8,11 +8,12 @@ Consent, reachability, the customer's pause and the caps are checked again right
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -181,7 +182,11 @@ class NudgeDelivery:
     # At most this many rows are claimed together; fewer at a slower pace (a tenth of a second of
     # sending), so that what the claim checked is still true when each message goes, and a crash leaves
     # few messages claimed but not sent (they become 'unknown': see `at_risk_on_crash`).
-    MAX_CLAIM = 256
+    MAX_CLAIM = 1024
+    # The first group of a delivery is this small, and each next one twice the last, up to the claim
+    # size: the first sends go at once instead of after a full group's claim.
+    FIRST_CLAIM = 32
+    RENDER_SLICE = 32  # messages rendered between two looks at the event loop
     # The kill switch is read again after this many seconds: /pause stops the sends within that.
     PAUSE_RECHECK = 0.2
     SETTLE_WRITE = 0.05  # seconds a group of answers takes to reach the disk, generously
@@ -228,10 +233,10 @@ class NudgeDelivery:
     @classmethod
     def at_risk_on_crash(cls, messages_per_second: int, senders: int) -> int:
         """The most messages a crash can leave in 'sending' (recorded unknown, never resent): a group
-        being handed over and one waiting, those in flight, and the answers not yet written."""
+        being handed over and two waiting for a sender, those in flight, and the answers not yet written."""
         claim = cls.claim_size(messages_per_second)
         answered = math.ceil(messages_per_second * (_Settlements.GATHER + cls.SETTLE_WRITE))
-        return 2 * claim + senders + answered
+        return 3 * claim + senders + answered
 
     async def recover(self) -> int:
         """At start: rows left in 'sending' by a crash become 'unknown' and are never sent again."""
@@ -241,7 +246,7 @@ class NudgeDelivery:
         return count
 
     async def deliver_due(
-        self, *, stop: asyncio.Event | None = None, batch: int = 500, linger: float = 0.0
+        self, *, stop: asyncio.Event | None = None, batch: int = 2000, linger: float = 0.0
     ) -> DeliveryReport:
         """Send everything due now; returns when nothing due is left (or `stop` is set).
 
@@ -249,24 +254,8 @@ class NudgeDelivery:
         A row is tried at most `MAX_TRIES_PER_CALL` times in one call.
         """
         report = DeliveryReport()
-        tries: Counter[int] = Counter()
         self._paused_read_until = 0.0  # each call starts from the switch as it is now
-        while stop is None or not stop.is_set():
-            if await self._paused_lately():
-                break
-            now = self._clock.now()
-            rows = [
-                r for r in await outbox_store.due(self._db, now, batch) if tries[r.id] < MAX_TRIES_PER_CALL
-            ]
-            if not rows:
-                upcoming = await outbox_store.next_due_at(self._db)
-                wait = (upcoming - now).total_seconds() if upcoming is not None else None
-                if wait is None or wait > linger or (stop is not None and stop.is_set()):
-                    break
-                await asyncio.sleep(max(wait, 0.05))
-                continue
-            tries.update(r.id for r in rows)
-            await self._deliver_rows(rows, stop, report)
+        await self._deliver(lambda settled: self._due_batches(settled, stop, batch, linger), stop, report)
         return report
 
     async def deliver(self, row: OutboxRow) -> str:
@@ -274,7 +263,7 @@ class NudgeDelivery:
         self._paused_read_until = 0.0
         report = DeliveryReport()
         if not await self._paused_lately():
-            await self._deliver_rows([row], None, report)
+            await self._deliver(lambda settled: _one_batch([row]), None, report)
         return next(iter(report.outcomes), "paused")  # a paused row stays planned, for after /resume
 
     async def paused(self) -> bool:
@@ -291,14 +280,57 @@ class NudgeDelivery:
                 self._paused_read_until = time.monotonic() + self.PAUSE_RECHECK
         return self._paused
 
-    async def _deliver_rows(
-        self, rows: list[OutboxRow], stop: asyncio.Event | None, report: DeliveryReport
+    async def _due_batches(
+        self, settled: Callable[[], Awaitable[None]], stop: asyncio.Event | None, batch: int, linger: float
+    ) -> AsyncIterator[list[OutboxRow]]:
+        """The rows due, a batch at a time, read as the previous batch has been claimed (its rows are no
+        longer 'planned'), so the sends never wait for a batch to be answered in full."""
+        tries: Counter[int] = Counter()
+        while stop is None or not stop.is_set():
+            if await self._paused_lately():
+                return
+            rows = await self._due_now(tries, batch)
+            if not rows:
+                # What is still being sent may come due again (flood control): let it be answered first.
+                await settled()
+                rows = await self._due_now(tries, batch)
+            if not rows:
+                now = self._clock.now()
+                upcoming = await outbox_store.next_due_at(self._db)
+                wait = (upcoming - now).total_seconds() if upcoming is not None else None
+                if wait is None or wait > linger or (stop is not None and stop.is_set()):
+                    return
+                await asyncio.sleep(max(wait, 0.05))
+                continue
+            tries.update(r.id for r in rows)
+            yield rows
+
+    async def _due_now(self, tries: Counter[int], batch: int) -> list[OutboxRow]:
+        rows = await outbox_store.due(self._db, self._clock.now(), batch)
+        return [r for r in rows if tries[r.id] < MAX_TRIES_PER_CALL]
+
+    async def _deliver(
+        self,
+        batches: Callable[[Callable[[], Awaitable[None]]], AsyncIterator[list[OutboxRow]]],
+        stop: asyncio.Event | None,
+        report: DeliveryReport,
     ) -> None:
-        """Claim the rows a group at a time; `senders` tasks send what is claimed, each in its turn."""
-        ready: asyncio.Queue[_Ready | None] = asyncio.Queue(maxsize=self._claim_size)
-        senders = min(self._config.delivery.senders, len(rows))
+        """Claim the rows a group at a time; `senders` tasks send what is claimed, each in its turn.
+
+        `batches` is given a function that waits until everything handed to the senders so far has
+        been answered and the answers written.
+        """
+        # Two groups deep: the senders go on while the next group is claimed, which takes longer than
+        # its sends when the event loop is busy with them.
+        ready: asyncio.Queue[_Ready | None] = asyncio.Queue(maxsize=2 * self._claim_size)
+        senders = self._config.delivery.senders
         settlements = _Settlements(self._write_settlements)
-        tasks = [asyncio.create_task(self._claim_in_turn(rows, ready, senders, stop, report))]
+
+        async def settled() -> None:
+            await ready.join()
+            await settlements.flush()
+
+        tasks = [asyncio.create_task(self._claim_in_turn(batches(settled), ready, senders, stop, report))]
         tasks += [
             asyncio.create_task(self._send_ready(ready, settlements, stop, report)) for _ in range(senders)
         ]
@@ -312,20 +344,26 @@ class NudgeDelivery:
 
     async def _claim_in_turn(
         self,
-        rows: list[OutboxRow],
+        batches: AsyncIterator[list[OutboxRow]],
         ready: asyncio.Queue[_Ready | None],
         senders: int,
         stop: asyncio.Event | None,
         report: DeliveryReport,
     ) -> None:
-        for first in range(0, len(rows), self._claim_size):
-            if (stop is not None and stop.is_set()) or await self._paused_lately():
-                break
-            for message in await self._claim(rows[first : first + self._claim_size], report):
-                # A turn is taken after the claim: it counts from the send's answer on, and a claim's
-                # transaction would otherwise lengthen every turn of the group (29.3 messages/s, not 30).
-                stopping = (stop is not None and stop.is_set()) or self._paused
-                await ready.put(_Ready(message, None if stopping else await self._pace(message.row.user_id)))
+        size = min(self.FIRST_CLAIM, self._claim_size)
+        async for rows in batches:
+            first = 0
+            while first < len(rows):
+                if (stop is not None and stop.is_set()) or await self._paused_lately():
+                    break
+                group, first = rows[first : first + size], first + size
+                size = min(2 * size, self._claim_size)
+                for message in await self._claim(group, report):
+                    # A turn is taken after the claim: it counts from the send's answer on, and a claim's
+                    # transaction would otherwise lengthen every turn of the group (29.3 messages/s, not 30).
+                    stopping = (stop is not None and stop.is_set()) or self._paused
+                    slot = None if stopping else await self._pace(message.row.user_id)
+                    await ready.put(_Ready(message, slot))
         for _ in range(senders):
             await ready.put(None)
 
@@ -347,6 +385,12 @@ class NudgeDelivery:
             still_planned = await outbox_store.planned_among(tx, [r.id for r in rows])
             going: list[tuple[OutboxRow, Customer]] = []
             settled: list[tuple[int, OutboxState, str]] = []
+            shop_zone = self._config.shop.zone
+
+            @functools.cache  # customers of one time zone share the answer: `now` is the group's
+            def quiet_until(timezone: str | None) -> datetime:
+                return self._quiet.next_allowed(now, zone_or(timezone, shop_zone))
+
             waits: list[tuple[int, datetime, str]] = []
 
             def not_now(outcome: str) -> None:
@@ -359,7 +403,7 @@ class NudgeDelivery:
                     not_now("taken elsewhere")
                     continue
                 times = sent_before.setdefault(row.user_id, [])
-                verdict = self._send_time_check(row, customer, times, now)
+                verdict = self._send_time_check(row, customer, times, now, quiet_until)
                 if verdict is None and customer is not None:
                     going.append((row, customer))
                     times.append(now)  # a second message to the customer in this group sees the first
@@ -375,7 +419,9 @@ class NudgeDelivery:
             issued = await self._coupons(tx, [row for row, _ in going], now)
             claims: list[outbox_store.Claim] = []
             new_coupons: list[coupons.NewCoupon] = []
-            for row, customer in going:
+            for index, (row, customer) in enumerate(going):
+                if index and index % self.RENDER_SLICE == 0:
+                    await asyncio.sleep(0)  # the sends of earlier groups go on while a large one renders
                 language = self._texts.resolve_language(customer.language, customer.telegram_language)
                 coupon = issued.get(row.id)
                 context = self._context(row, customer, language, about, coupon, now)
@@ -402,7 +448,12 @@ class NudgeDelivery:
         return ready
 
     def _send_time_check(
-        self, row: OutboxRow, customer: Customer | None, sent_before: list[datetime], now: datetime
+        self,
+        row: OutboxRow,
+        customer: Customer | None,
+        sent_before: list[datetime],
+        now: datetime,
+        quiet_until: Callable[[str | None], datetime],
     ) -> tuple[str, datetime | None] | None:
         """Why this row must not go now (and until when it could wait), or None to send it."""
         if customer is None:
@@ -417,7 +468,7 @@ class NudgeDelivery:
         own_caps = customer_caps(self._caps, customer.frequency)
         if not own_caps.allows(sent_before, now):
             return ("capped", own_caps.next_allowed(sent_before, now))
-        allowed = self._quiet.next_allowed(now, zone_or(customer.timezone, self._config.shop.zone))
+        allowed = quiet_until(customer.timezone)
         if allowed > now:
             return ("quiet hours", allowed)
         return None
@@ -435,9 +486,11 @@ class NudgeDelivery:
             drawn = {row.id: coupon_code() for row in pending}
             # Codes are random: one drawn twice, or already some coupon's, is drawn again.
             taken = await coupons.codes_taken(tx, drawn.values())
+            taken.update(codes.values())
             for outbox_id, code in drawn.items():
-                if code not in taken and code not in codes.values():
+                if code not in taken:
                     codes[outbox_id] = code
+                    taken.add(code)
         for row in fresh:
             rule = self._coupon_rule(row)
             assert rule is not None and rule.coupon is not None
@@ -578,26 +631,32 @@ class NudgeDelivery:
     ) -> None:
         """Send claimed messages until told there are no more."""
         while (item := await ready.get()) is not None:
-            message, slot = item.message, item.slot
-            if slot is None or (stop is not None and stop.is_set()) or await self._paused_lately():
-                # Claimed but not sent: back to planned, to go when the shop resumes (or after a restart).
-                if slot is not None:
-                    self._global.release(slot)
-                settlements.add(_Answer(message.row, None, self._clock.now()))
-                continue
-            try:
-                result = await self._sender.send(
-                    message.row.user_id, message.html, self._fewer[message.language], message.survey
-                )
-            finally:
-                # Counted against Telegram's limit from the send's answer on (see SlidingWindowLimiter).
-                self._global.done(slot)
-            if result.status is SendStatus.RETRY_AFTER:
-                # Not delivered: everyone waits as Telegram asked, then the same message goes again.
-                self._flood_until = max(self._flood_until, time.monotonic() + result.retry_after)
-            report.attempted += 1
-            report.add(self._outcome(message.row, result))
-            settlements.add(_Answer(message.row, result, self._clock.now()))
+            await self._send_one(item, settlements, stop, report)
+            ready.task_done()
+
+    async def _send_one(
+        self, item: _Ready, settlements: _Settlements, stop: asyncio.Event | None, report: DeliveryReport
+    ) -> None:
+        message, slot = item.message, item.slot
+        if slot is None or (stop is not None and stop.is_set()) or await self._paused_lately():
+            # Claimed but not sent: back to planned, to go when the shop resumes (or after a restart).
+            if slot is not None:
+                self._global.release(slot)
+            settlements.add(_Answer(message.row, None, self._clock.now()))
+            return
+        try:
+            result = await self._sender.send(
+                message.row.user_id, message.html, self._fewer[message.language], message.survey
+            )
+        finally:
+            # Counted against Telegram's limit from the send's answer on (see SlidingWindowLimiter).
+            self._global.done(slot)
+        if result.status is SendStatus.RETRY_AFTER:
+            # Not delivered: everyone waits as Telegram asked, then the same message goes again.
+            self._flood_until = max(self._flood_until, time.monotonic() + result.retry_after)
+        report.attempted += 1
+        report.add(self._outcome(message.row, result))
+        settlements.add(_Answer(message.row, result, self._clock.now()))
 
     def _outcome(self, row: OutboxRow, result: SendResult) -> str:
         match result.status:
@@ -706,12 +765,25 @@ class _Settlements:
         self._write = write
         self._pending: list[_Answer] = []
         self._wake = asyncio.Event()
+        self._written = asyncio.Event()  # set while every answer added so far is on disk
+        self._written.set()
         self._closing = False
         self._task = asyncio.create_task(self._run())
 
     def add(self, answer: _Answer) -> None:
         self._pending.append(answer)
+        self._written.clear()
         self._wake.set()
+
+    async def flush(self) -> None:
+        """Until every answer added so far is written; raises what a write raised."""
+        written = asyncio.ensure_future(self._written.wait())
+        try:
+            await asyncio.wait({written, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            written.cancel()
+        if self._task.done():
+            self._task.result()
 
     async def close(self) -> None:
         """Write what is left; raises what a write raised."""
@@ -728,6 +800,8 @@ class _Settlements:
             answers, self._pending = self._pending, []
             if answers:
                 await self._write(answers)
+            if not self._pending:
+                self._written.set()
             if self._closing and not self._pending:
                 return
 
@@ -751,3 +825,7 @@ def sample_context() -> dict[str, Any]:
         "expiring": {"points": 40, "at": soon},
         "comment": "The queue was too long <script>",
     }
+
+
+async def _one_batch(rows: list[OutboxRow]) -> AsyncIterator[list[OutboxRow]]:
+    yield rows

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from typing import Any, cast
 
+import orjson
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -28,8 +29,14 @@ class JsonBodySession(AiohttpSession):
     aiogram's own session sends form fields: every nested object (a keyboard, link preview options) is
     JSON-encoded on its own, then the whole form is url-encoded, character by character in Python. That
     was a quarter of the CPU a campaign's send costs; one JSON encoding of the call is cheaper, and the
-    Bot API takes either. A call that uploads a file goes as aiogram sends it (multipart form).
+    Bot API takes either. A call that uploads a file goes as aiogram sends it (multipart form). JSON,
+    both ways, is orjson's.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("json_loads", orjson.loads)
+        kwargs.setdefault("json_dumps", _json_text)
+        super().__init__(**kwargs)
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
@@ -45,7 +52,7 @@ class JsonBodySession(AiohttpSession):
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
-        payload = BytesPayload(self.json_dumps(body).encode(), content_type="application/json")
+        payload = BytesPayload(orjson.dumps(body), content_type="application/json")
         limit = ClientTimeout(total=self.timeout if timeout is None else timeout)
         try:
             async with session.post(url, data=payload, timeout=limit) as response:
@@ -56,6 +63,10 @@ class JsonBodySession(AiohttpSession):
             raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
         answer = self.check_response(bot=bot, method=method, status_code=response.status, content=content)
         return cast(TelegramType, answer.result)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def telegram_session(api_base: str) -> JsonBodySession:

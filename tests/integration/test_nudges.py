@@ -12,7 +12,7 @@ import asyncio
 import random
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,7 +39,7 @@ from bot.services.nudges import (
 from bot.services.planner import NudgePlanner, PlanReport
 from bot.storage import customers as customer_store
 from bot.storage import outbox as outbox_store
-from bot.storage.db import Database
+from bot.storage.db import Database, Tx
 from bot.storage.outbox import NewOutboxRow, OutboxState
 from bot.telegram.deps import WorkflowData, build_workflow_data
 from bot.texts import Texts
@@ -644,6 +644,53 @@ async def test_messages_claimed_when_delivery_stops_go_back_to_planned(
     for row in await shop.outbox():
         coupons = [c for c in await shop.coupons() if c["outbox_id"] == row["id"]]
         assert [c["code"] for c in coupons] == [row["coupon_code"]]
+
+
+async def test_a_slow_answer_does_not_hold_up_the_next_batch(shop: Shop) -> None:
+    # Batches of two: the first send is answered only once a message of the third batch has gone. Were
+    # each batch answered in full before the next was read, this would never finish.
+    ids = list(range(3001, 3007))
+    for uid in ids:
+        await shop.join(uid)
+    await shop.planner.plan()
+    later_batch_sent = asyncio.Event()
+    send = shop.sender.send
+
+    async def first_answered_late(
+        chat_id: int, html: str, fewer: str, survey: SurveyAttachment | None = None
+    ) -> SendResult:
+        if chat_id == ids[0]:
+            await later_batch_sent.wait()
+        elif chat_id == ids[4]:
+            later_batch_sent.set()
+        return await send(chat_id, html, fewer, survey)
+
+    shop.sender.send = first_answered_late  # type: ignore[method-assign]
+    report = await asyncio.wait_for(shop.delivery.deliver_due(batch=2), timeout=10)
+    assert report.outcomes == {"sent": 6}
+    assert sorted(a.chat_id for a in shop.sender.attempts) == ids
+    assert {r["state"] for r in await shop.outbox()} == {"sent"}
+
+
+async def test_groups_start_small_and_double_up_to_the_claim_size(
+    make_shop: Callable[..., Awaitable[Shop]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = await make_shop(delivery={"messages_per_second": 1000})  # claim size 100
+    assert NudgeDelivery.claim_size(1000) == 100 and NudgeDelivery.FIRST_CLAIM == 32
+    for uid in range(4001, 4251):
+        await shop.join(uid)
+    await shop.planner.plan()
+    groups: list[int] = []
+    mark_sending_many = outbox_store.mark_sending_many
+
+    async def recorded(tx: Tx, claims: Sequence[outbox_store.Claim], now: datetime) -> None:
+        groups.append(len(claims))
+        await mark_sending_many(tx, claims, now)
+
+    monkeypatch.setattr(outbox_store, "mark_sending_many", recorded)
+    report = await shop.delivery.deliver_due()
+    assert report.outcomes == {"sent": 250}
+    assert groups == [32, 64, 100, 54]
 
 
 async def test_each_message_says_what_its_template_asks_for(shop: Shop) -> None:
