@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from bot.clock import from_db, to_db
-from bot.storage.db import Database, Reader, Row, Tx, json_values
+from bot.storage.db import UPDATE_FROM, Database, Reader, Row, Tx, json_rows, json_values
 
 
 class OutboxState(StrEnum):
@@ -237,13 +237,26 @@ async def mark_sending_many(tx: Tx, claims: Sequence[Claim], now: datetime) -> N
     if not claims:
         return  # no trip to the database for nothing
     stamp = to_db(now)
+    rows = [(c.outbox_id, c.coupon_code, c.language) for c in claims]
+    if UPDATE_FROM:
+        await tx.execute(
+            """
+            UPDATE outbox SET state = 'sending', attempts = attempts + 1,
+                              coupon_code = COALESCE(json_extract(j.value, '$[1]'), coupon_code),
+                              language = json_extract(j.value, '$[2]'), updated_at = ?
+            FROM json_each(?) AS j
+            WHERE outbox.id = json_extract(j.value, '$[0]') AND +outbox.state = 'planned'
+            """,
+            (stamp, json_rows(rows)),
+        )
+        return
     await tx.executemany(
         """
         UPDATE outbox SET state = 'sending', attempts = attempts + 1, coupon_code = COALESCE(?, coupon_code),
                           language = ?, updated_at = ?
         WHERE id = ? AND state = 'planned'
         """,
-        [(c.coupon_code, c.language, stamp, c.outbox_id) for c in claims],
+        [(code, language, stamp, outbox_id) for outbox_id, code, language in rows],
     )
 
 
@@ -251,9 +264,22 @@ async def mark_sent_many(tx: Tx, sent: Sequence[tuple[int, int, datetime]]) -> N
     """(outbox id, Telegram's message id, when) of each row Telegram accepted."""
     if not sent:
         return  # no trip to the database for nothing
+    rows = [(outbox_id, message_id, to_db(at)) for outbox_id, message_id, at in sent]
+    if UPDATE_FROM:
+        await tx.execute(
+            """
+            UPDATE outbox SET state = 'sent', message_id = json_extract(j.value, '$[1]'),
+                              sent_at = json_extract(j.value, '$[2]'),
+                              updated_at = json_extract(j.value, '$[2]')
+            FROM json_each(?) AS j
+            WHERE outbox.id = json_extract(j.value, '$[0]')
+            """,
+            (json_rows(rows),),
+        )
+        return
     await tx.executemany(
-        "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, updated_at = ? WHERE id = ?",
-        [(to_db(at), message_id, to_db(at), outbox_id) for outbox_id, message_id, at in sent],
+        "UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, updated_at = ? WHERE id = ?",
+        [(message_id, at, at, outbox_id) for outbox_id, message_id, at in rows],
     )
 
 

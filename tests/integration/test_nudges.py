@@ -693,6 +693,28 @@ async def test_groups_start_small_and_double_up_to_the_claim_size(
     assert groups == [32, 64, 100, 54]
 
 
+@pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "row-by-row"])
+async def test_claims_and_answers_are_written_alike_with_or_without_update_from(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, update_from: bool
+) -> None:
+    # SQLite before 3.33 has no UPDATE … FROM: the group is then written a row at a time, to the same end.
+    monkeypatch.setattr(outbox_store, "UPDATE_FROM", update_from)
+    await shop.join(OLENA)
+    await shop.join(DMYTRO, "Dmytro", language="en")
+    await shop.tick()
+    rows = {r["user_id"]: r for r in await shop.outbox()}
+    sent = {a.chat_id: code_in(a.html) for a in shop.sender.attempts}
+    message_ids = sorted(r["message_id"] for r in rows.values())
+    assert message_ids == [501, 502]
+    for uid, language in ((OLENA, "uk"), (DMYTRO, "en")):
+        row = rows[uid]
+        assert (row["state"], row["attempts"], row["language"]) == ("sent", 1, language)
+        assert row["coupon_code"] == sent[uid] and row["sent_at"] == to_db(T0)
+    coupons = {c["code"]: c for c in await shop.coupons()}
+    assert {c["outbox_id"] for c in coupons.values()} == {r["id"] for r in rows.values()}
+    assert all(c["issued_at"] == to_db(T0) for c in coupons.values())
+
+
 async def test_each_message_says_what_its_template_asks_for(shop: Shop) -> None:
     # One group, three templates: each message gets its own facts (read only for the templates using them).
     ivan = 1003
