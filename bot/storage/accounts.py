@@ -8,10 +8,12 @@ from datetime import datetime
 from bot.clock import from_db, to_db
 from bot.models import LoyaltyAccount
 from bot.rules.segments import PurchaseSummary
-from bot.storage.db import Database, Reader, Row, Tx, json_values
+from bot.storage.db import Database, Reader, Record, Tx, fetch_packed, json_values
+
+_ACCOUNT_COLUMNS = ("id", "card_code", "phone", "name", "user_id", "linked_at", "created_at")
 
 
-def _account(row: Row) -> LoyaltyAccount:
+def _account(row: Record) -> LoyaltyAccount:
     return LoyaltyAccount(
         id=row["id"],
         card_code=row["card_code"],
@@ -129,9 +131,11 @@ async def by_ids(db: Reader, account_ids: Iterable[int]) -> dict[int, LoyaltyAcc
 
 async def by_users(db: Reader, user_ids: Iterable[int]) -> dict[int, LoyaltyAccount]:
     """The records linked to these customers, by customer; customers without one are left out."""
-    rows = await db.fetch_all(
+    rows = await fetch_packed(
+        db,
         "SELECT * FROM loyalty_accounts WHERE user_id IN (SELECT value FROM json_each(?))",
         (json_values(user_ids),),
+        _ACCOUNT_COLUMNS,
     )
     return {int(r["user_id"]): _account(r) for r in rows}
 

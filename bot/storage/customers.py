@@ -8,10 +8,15 @@ from datetime import datetime
 from bot.clock import from_db, to_db
 from bot.models import ConsentAction, ConsentEvent, ConsentState, Customer, TelegramProfile
 from bot.storage import coupons, outbox, surveys
-from bot.storage.db import Database, Reader, Row, Tx, json_values
+from bot.storage.db import Database, Reader, Record, Tx, fetch_packed, json_values
+
+_CUSTOMER_COLUMNS = (
+    "user_id", "first_name", "last_name", "username", "telegram_language", "language", "consent",
+    "consent_at", "reachable", "created_at", "frequency", "paused_until", "timezone",
+)  # fmt: skip
 
 
-def _customer(row: Row) -> Customer:
+def _customer(row: Record) -> Customer:
     return Customer(
         user_id=row["user_id"],
         first_name=row["first_name"],
@@ -36,8 +41,11 @@ async def get(db: Reader, user_id: int) -> Customer | None:
 
 async def get_many(db: Reader, user_ids: Iterable[int]) -> dict[int, Customer]:
     """`get` of each of these customers, in one query; ids of nobody are left out."""
-    rows = await db.fetch_all(
-        "SELECT * FROM customers WHERE user_id IN (SELECT value FROM json_each(?))", (json_values(user_ids),)
+    rows = await fetch_packed(
+        db,
+        "SELECT * FROM customers WHERE user_id IN (SELECT value FROM json_each(?))",
+        (json_values(user_ids),),
+        _CUSTOMER_COLUMNS,
     )
     return {int(r["user_id"]): _customer(r) for r in rows}
 

@@ -10,7 +10,16 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from bot.clock import from_db, to_db
-from bot.storage.db import UPDATE_FROM, Database, Reader, Row, Tx, json_rows, json_values
+from bot.storage.db import (
+    UPDATE_FROM,
+    Database,
+    Reader,
+    Record,
+    Tx,
+    fetch_packed,
+    json_rows,
+    json_values,
+)
 
 
 class OutboxState(StrEnum):
@@ -73,7 +82,7 @@ class HistoryRow:
     sent_at: datetime | None
 
 
-def _row(row: Row) -> OutboxRow:
+def _row(row: Record) -> OutboxRow:
     return OutboxRow(
         id=row["id"],
         user_id=row["user_id"],
@@ -177,13 +186,24 @@ async def history_of(q: Reader, user_ids: Sequence[int], since: datetime) -> lis
     ]
 
 
+_ROW_COLUMNS = (
+    "id", "user_id", "rule", "step", "period", "template", "priority", "state", "reason", "due_at",
+    "attempts", "coupon_code", "campaign_id", "sent_at",
+)  # fmt: skip
+
+
 async def due(q: Reader, now: datetime, limit: int) -> list[OutboxRow]:
-    rows = await q.fetch_all(
+    """The planned rows due by `now`, the most important and the longest due first."""
+    rows = await fetch_packed(
+        q,
         "SELECT * FROM outbox WHERE state = 'planned' AND due_at <= ? "
         "ORDER BY priority DESC, due_at, id LIMIT ?",
         (to_db(now), limit),
+        _ROW_COLUMNS,
     )
-    return [_row(r) for r in rows]
+    due_rows = [_row(r) for r in rows]
+    due_rows.sort(key=lambda r: (-r.priority, r.due_at, r.id))
+    return due_rows
 
 
 async def next_due_at(q: Reader) -> datetime | None:
@@ -199,28 +219,32 @@ async def get(q: Reader, outbox_id: int) -> OutboxRow | None:
 async def sent_times_of(q: Reader, user_ids: Iterable[int], since: datetime) -> dict[int, list[datetime]]:
     """When marketing messages went (or may have gone) to each of these customers since a moment, in one
     query; customers sent nothing are left out."""
-    rows = await q.fetch_all(
+    rows = await fetch_packed(
+        q,
         """
-        SELECT user_id, COALESCE(sent_at, updated_at) FROM outbox
+        SELECT user_id, COALESCE(sent_at, updated_at) AS at FROM outbox
         WHERE user_id IN (SELECT value FROM json_each(?)) AND state IN ('sent', 'sending', 'unknown')
           AND COALESCE(sent_at, updated_at) >= ?
         """,
         (json_values(user_ids), to_db(since)),
+        ("user_id", "at"),
     )
     found: dict[int, list[datetime]] = {}
-    for user_id, at in rows:
-        found.setdefault(int(user_id), []).append(from_db(at))
+    for row in rows:
+        found.setdefault(int(row["user_id"]), []).append(from_db(row["at"]))
     return found
 
 
 async def planned_among(q: Reader, outbox_ids: Iterable[int]) -> set[int]:
     """Which of these rows are still planned (nobody else has taken or settled them)."""
-    rows = await q.fetch_all(
+    rows = await fetch_packed(
+        q,
         # `+state`: by the primary key, not by the index of planned rows (which holds a whole campaign)
         "SELECT id FROM outbox WHERE id IN (SELECT value FROM json_each(?)) AND +state = 'planned'",
         (json_values(outbox_ids),),
+        ("id",),
     )
-    return {int(r[0]) for r in rows}
+    return {int(r["id"]) for r in rows}
 
 
 @dataclass(frozen=True)

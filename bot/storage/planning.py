@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.clock import from_db, to_db
 from bot.rules.nudges import DueWindow, Fact
-from bot.storage.db import Reader, json_values
+from bot.storage.db import Reader, fetch_packed, json_values
 
 
 @dataclass(slots=True)  # not frozen: a million are made in a planning run, and frozen ones cost twice
@@ -279,7 +279,8 @@ async def product_name(q: Reader, account_id: int, sku: str) -> str | None:
 
 async def favourite_products(q: Reader, account_ids: Iterable[int]) -> dict[int, str]:
     """`favourite_product` of each of these accounts, in one query; accounts with no product are left out."""
-    rows = await q.fetch_all(
+    rows = await fetch_packed(
+        q,
         """
         SELECT account_id, name FROM (
             SELECT p.account_id, i.name, ROW_NUMBER() OVER (
@@ -291,18 +292,21 @@ async def favourite_products(q: Reader, account_ids: Iterable[int]) -> dict[int,
         ) WHERE place = 1
         """,
         (json_values(account_ids),),
+        ("account_id", "name"),
     )
-    return {int(r[0]): str(r[1]) for r in rows if r[1]}
+    return {int(r["account_id"]): str(r["name"]) for r in rows if r["name"]}
 
 
 async def last_purchases_at(q: Reader, account_ids: Iterable[int]) -> dict[int, datetime]:
     """`last_purchase_at` of each of these accounts, in one query; accounts with no purchase are left out."""
-    rows = await q.fetch_all(
-        "SELECT account_id, MAX(at) FROM purchases WHERE account_id IN (SELECT value FROM json_each(?)) "
-        "GROUP BY account_id",
+    rows = await fetch_packed(
+        q,
+        "SELECT account_id, MAX(at) AS at FROM purchases "
+        "WHERE account_id IN (SELECT value FROM json_each(?)) GROUP BY account_id",
         (json_values(account_ids),),
+        ("account_id", "at"),
     )
-    return {int(r[0]): from_db(r[1]) for r in rows if r[1]}
+    return {int(r["account_id"]): from_db(r["at"]) for r in rows if r["at"]}
 
 
 async def iter_customers(
