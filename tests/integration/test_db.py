@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from bot.storage.db import Database, SchemaError, load_migrations
+from bot.storage.db import Database, SchemaError, fetch_packed, load_migrations
 
 
 def write_migrations(folder: Path, files: dict[str, str]) -> Path:
@@ -248,3 +254,34 @@ async def test_the_reader_sees_committed_writes(db: Database) -> None:
     async with db.transaction() as tx:
         await tx.execute("INSERT INTO erasures (at, consent_events, had_account) VALUES ('2026-01-01', 2, 1)")
     assert await db.fetch_value("SELECT consent_events FROM erasures") == 2
+
+
+# -- packed reads ---------------------------------------------------------------------------------------
+
+
+cells = st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.text(max_size=20)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(cells, cells), max_size=40))
+@example([(None, ""), ('"\\', "\n\x00"), ("ü 🙂 <b>&", 2**63 - 1), ("[1, 2]", '{"a": 1}')])
+def test_a_packed_read_gives_what_a_row_by_row_read_gives(rows: list[tuple[Any, Any]]) -> None:
+    async def check(db: Database) -> None:
+        async with db.transaction() as tx:
+            await tx.execute("CREATE TABLE cells (n INTEGER PRIMARY KEY, a, b)")
+            await tx.executemany("INSERT INTO cells (a, b) VALUES (?, ?)", rows)
+        sql = "SELECT n, a, b FROM cells WHERE n > ? ORDER BY n DESC"
+        packed = await fetch_packed(db, sql, (0,), ("n", "a", "b"))
+        by_row = [dict(r) for r in await db.fetch_all(sql, (0,))]
+        assert packed == by_row
+
+    asyncio.run(_with_db(check))
+
+
+async def _with_db(check: Callable[[Database], Awaitable[None]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        db = await Database.open(Path(folder) / "packed.sqlite3")
+        try:
+            await check(db)
+        finally:
+            await db.close()
