@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from jinja2 import TemplateError
 
@@ -25,7 +25,7 @@ from bot import SUPPORTED_LANGUAGES
 from bot.clock import Clock
 from bot.config import Config, RuleConfig
 from bot.models import ConsentState, Customer, LoyaltyAccount, Tier
-from bot.rules.codes import coupon_code
+from bot.rules.codes import coupon_codes
 from bot.rules.pacing import Caps, QuietHours, customer_caps, zone_or
 from bot.rules.segments import days_between
 from bot.services.loyalty import BalanceView, LoyaltyService
@@ -105,16 +105,28 @@ class SlidingWindowLimiter:
         self._lock = asyncio.Lock()
 
     async def acquire(self, *, until_done: bool = False) -> _Slot:
+        if (slot := self.try_acquire(until_done=until_done)) is not None:
+            return slot
         async with self._lock:
             while True:
-                now = self._monotonic()
-                while self._slots and not self._slots[0].out and now - self._slots[0].at >= self._window:
-                    self._slots.popleft()
-                if len(self._slots) < self._limit:
-                    slot = _Slot(now, out=until_done)
-                    self._slots.append(slot)
+                if (slot := self._grant(until_done)) is not None:
                     return slot
+                now = self._monotonic()
                 await asyncio.sleep(max(self._window - (now - self._slots[0].at), self.POLL))
+
+    def try_acquire(self, *, until_done: bool = False) -> _Slot | None:
+        """`acquire` if there is room now and nobody is waiting for it (else None)."""
+        return None if self._lock.locked() else self._grant(until_done)
+
+    def _grant(self, until_done: bool) -> _Slot | None:
+        now = self._monotonic()
+        while self._slots and not self._slots[0].out and now - self._slots[0].at >= self._window:
+            self._slots.popleft()
+        if len(self._slots) >= self._limit:
+            return None
+        slot = _Slot(now, out=until_done)
+        self._slots.append(slot)
+        return slot
 
     def release(self, slot: _Slot) -> None:
         """The event of this slot did not happen after all (nothing was sent): it frees its place."""
@@ -144,13 +156,21 @@ class PerChatSpacing:
         self._monotonic = monotonic
 
     async def wait(self, chat_id: int) -> None:
+        if (delay := self.reserve(chat_id)) > 0:
+            await asyncio.sleep(delay)
+
+    def due_in(self, chat_id: int) -> float:
+        """Seconds until the chat's next turn (≤ 0: now)."""
+        return self._next.get(chat_id, 0.0) - self._monotonic()
+
+    def reserve(self, chat_id: int) -> float:
+        """Take the chat's next turn: how many seconds from now it comes."""
         now = self._monotonic()
         ready = self._next.get(chat_id, 0.0)
         self._next[chat_id] = max(now, ready) + self._interval
         if len(self._next) > 50_000:  # forget chats whose interval has long passed
             self._next = {c: t for c, t in self._next.items() if t > now}
-        if ready > now:
-            await asyncio.sleep(ready - now)
+        return ready - now
 
 
 @dataclass
@@ -370,7 +390,9 @@ class NudgeDelivery:
                     # A turn is taken after the claim: it counts from the send's answer on, and a claim's
                     # transaction would otherwise lengthen every turn of the group (29.3 messages/s, not 30).
                     stopping = (stop is not None and stop.is_set()) or self._paused
-                    slot = None if stopping else await self._pace(message.row.user_id)
+                    slot = None if stopping else self._turn_now(message.row.user_id)
+                    if slot is None and not stopping:
+                        slot = await self._pace(message.row.user_id)
                     await ready.put(_Ready(message, slot))
         for _ in range(senders):
             await ready.put(None)
@@ -493,7 +515,7 @@ class NudgeDelivery:
         fresh = [row for row in with_coupon if row.id not in found]
         codes: dict[int, str] = {}
         while pending := [row for row in fresh if row.id not in codes]:
-            drawn = {row.id: coupon_code() for row in pending}
+            drawn = dict(zip((row.id for row in pending), coupon_codes(len(pending)), strict=True))
             # Codes are random: one drawn twice, or already some coupon's, is drawn again.
             taken = await coupons.codes_taken(tx, drawn.values())
             taken.update(codes.values())
@@ -626,6 +648,15 @@ class NudgeDelivery:
             "valid_until": coupon.valid_until,
         }
 
+    def _turn_now(self, chat_id: int) -> _Slot | None:
+        """The message's turn if it is now (most of a fast campaign's); None: `_pace` waits for it."""
+        if self._flood_until > time.monotonic() or self._per_chat.due_in(chat_id) > 0:
+            return None
+        slot = self._global.try_acquire(until_done=True)
+        if slot is not None:
+            self._per_chat.reserve(chat_id)
+        return slot
+
     async def _pace(self, chat_id: int) -> _Slot:
         if self._flood_until > time.monotonic():
             await asyncio.sleep(self._flood_until - time.monotonic())
@@ -716,8 +747,7 @@ class NudgeDelivery:
                         )
 
 
-@dataclass(frozen=True)
-class _Coupon:
+class _Coupon(NamedTuple):  # NamedTuples: a few are made for every message sent
     code: str
     valid_until: datetime
     new: coupons.NewCoupon | None  # to be written with the claim; None: issued at an earlier try
@@ -735,8 +765,7 @@ class _About:
     products: dict[int, str | None] = field(default_factory=dict)  # by outbox id, of restock messages
 
 
-@dataclass(frozen=True)
-class _Message:
+class _Message(NamedTuple):
     """A claimed message: marked 'sending' on disk, rendered."""
 
     row: OutboxRow
@@ -745,16 +774,14 @@ class _Message:
     survey: SurveyAttachment | None
 
 
-@dataclass(frozen=True)
-class _Ready:
+class _Ready(NamedTuple):
     """A claimed message with its turn in Telegram's limits (None: delivery is stopping, it goes back)."""
 
     message: _Message
     slot: _Slot | None
 
 
-@dataclass(frozen=True)
-class _Answer:
+class _Answer(NamedTuple):
     """Telegram's answer to a claimed message (None: not sent after all, it goes back to planned)."""
 
     row: OutboxRow

@@ -53,8 +53,7 @@ class NewOutboxRow(NamedTuple):  # immutable like a frozen dataclass, made in a 
         return f"{self.user_id}:{self.rule}:{self.step}:{self.period}"
 
 
-@dataclass(frozen=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):  # a NamedTuple, like NewOutboxRow: one is made for every message sent
     id: int
     user_id: int
     rule: str
@@ -247,8 +246,7 @@ async def planned_among(q: Reader, outbox_ids: Iterable[int]) -> set[int]:
     return {int(r["id"]) for r in rows}
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """planned → sending for one row: the coupon it carries and the language it is written in."""
 
     outbox_id: int

@@ -605,7 +605,7 @@ async def test_a_drawn_coupon_code_that_exists_is_drawn_again(
         )
     # Both drawn codes exist; then both draw the same new one (only one may have it); then a fresh one.
     draws = iter(["AAAA-AAAA", "AAAA-AAAA", "BBBB-BBBB", "BBBB-BBBB", "CCCC-CCCC"])
-    monkeypatch.setattr("bot.services.nudges.coupon_code", lambda: next(draws))
+    monkeypatch.setattr("bot.services.nudges.coupon_codes", lambda n: [next(draws) for _ in range(n)])
     await shop.tick()
     assert sorted(code_in(a.html) for a in shop.sender.attempts) == ["BBBB-BBBB", "CCCC-CCCC"]
     assert sorted(c["code"] for c in await shop.coupons()) == ["AAAA-AAAA", "BBBB-BBBB", "CCCC-CCCC"]

@@ -29,3 +29,10 @@ def test_every_letter_turns_up_about_as_often() -> None:
     assert set(counts) == set(codes._ALPHABET)
     expected = 4000 * 8 / len(codes._ALPHABET)  # 1000 each
     assert all(abs(n - expected) < 200 for n in counts.values()), counts  # > 6 standard deviations
+
+
+def test_a_batch_of_codes_is_as_many_codes_of_the_same_shape_all_different() -> None:
+    batch = codes.coupon_codes(500)
+    assert len(batch) == 500 and len(set(batch)) == 500  # a clash among 500 of 10¹² would be news
+    assert all(SHAPE.fullmatch(code) for code in batch)
+    assert codes.coupon_codes(0) == []
