@@ -201,8 +201,29 @@ def _line_of(exc: BaseException, path: Path) -> int | None:
     return line
 
 
+# What `getattr` finds on any dict: for other names, `{{ customer.first_name }}` on a dict is its item.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, with a quicker way to the same answer for `name.field` on a plain dict.
+
+    The sandbox asks for an attribute first and takes the item when that raises AttributeError; for a
+    dict and a name no dict has as an attribute, that is always the item, and the raise cost more than
+    the rest of the look-up (a template reads about ten such fields, every message of a campaign).
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 def _environment(folder: Path, language: str, currency: str, zone: ZoneInfo) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _Sandbox(
         loader=FileSystemLoader(folder),
         autoescape=True,
         undefined=StrictUndefined,

@@ -56,8 +56,7 @@ class SendStatus(StrEnum):
     ERROR = "error"  # anything else; `transient` says whether a retry may help
 
 
-@dataclass(frozen=True)
-class SendResult:
+class SendResult(NamedTuple):  # one a message sent: a NamedTuple is made in a fraction of the time
     status: SendStatus
     message_id: int | None = None
     retry_after: float = 0.0

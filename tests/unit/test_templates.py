@@ -361,3 +361,37 @@ def test_an_edited_template_is_used_after_the_lookup_interval(folder: Path) -> N
     os.utime(folder / "en" / f"nps{SUFFIX}", (time.time() + 5, time.time() + 5))  # a later mtime
     assert templates.render("nps", "en", sample_context())[0] == "After 125"
     assert "customer.balance" in templates.fields_used("nps")
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "customer.first_name",  # an item
+        "customer.missing",  # neither: undefined (StrictUndefined raises)
+        "customer.items",  # a dict method: Jinja's own answer
+        "customer.__class__",  # blocked by the sandbox
+        "customer.__class__.__mro__",
+        "customer.keys()|list",
+        "customer.get('first_name')",
+        "shop.name.upper()",
+        "shop.name.__class__",
+    ],
+)
+def test_field_lookups_answer_as_jinjas_own_sandbox_does(expression: str) -> None:
+    # The quick way to a dict's item must not change any answer, nor open anything the sandbox shuts.
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from bot.templates import _Sandbox
+
+    context = {"customer": {"first_name": "Олена <b>&", "keys": "a key"}, "shop": {"name": "Зерно"}}
+
+    def outcome(env: SandboxedEnvironment) -> str:
+        try:
+            return env.from_string("{{ " + expression + " }}").render(context)
+        except Exception as exc:  # the same failure either way is what is compared
+            return f"{type(exc).__name__}: {exc}"
+
+    ours = outcome(_Sandbox(autoescape=True, undefined=StrictUndefined))
+    jinjas = outcome(SandboxedEnvironment(autoescape=True, undefined=StrictUndefined))
+    assert ours == jinjas
