@@ -4,44 +4,50 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.clock import from_db, to_db
 from bot.models import LoyaltyAccount
 from bot.rules.segments import PurchaseSummary
-from bot.storage.db import Database, Reader, Record, Tx, fetch_packed, json_values
+from bot.storage.db import Database, Reader, Tx, fetch_packed, json_values
 
 _ACCOUNT_COLUMNS = ("id", "card_code", "phone", "name", "user_id", "linked_at", "created_at")
+_ACCOUNT_SELECT = ", ".join(_ACCOUNT_COLUMNS)
 
 
-def _account(row: Record) -> LoyaltyAccount:
+def _account(values: Sequence[Any]) -> LoyaltyAccount:
+    """A shop record from its `_ACCOUNT_COLUMNS`, in that order."""
+    account_id, card_code, phone, name, user_id, linked_at, created_at = values
     return LoyaltyAccount(
-        id=row["id"],
-        card_code=row["card_code"],
-        phone=row["phone"],
-        name=row["name"],
-        user_id=row["user_id"],
-        linked_at=from_db(row["linked_at"]) if row["linked_at"] else None,
-        created_at=from_db(row["created_at"]),
+        id=account_id,
+        card_code=card_code,
+        phone=phone,
+        name=name,
+        user_id=user_id,
+        linked_at=from_db(linked_at) if linked_at else None,
+        created_at=from_db(created_at),
     )
 
 
 async def get(db: Reader, account_id: int) -> LoyaltyAccount | None:
-    row = await db.fetch_one("SELECT * FROM loyalty_accounts WHERE id = ?", (account_id,))
+    row = await db.fetch_one(f"SELECT {_ACCOUNT_SELECT} FROM loyalty_accounts WHERE id = ?", (account_id,))
     return _account(row) if row else None
 
 
 async def by_user(db: Reader, user_id: int) -> LoyaltyAccount | None:
-    row = await db.fetch_one("SELECT * FROM loyalty_accounts WHERE user_id = ?", (user_id,))
+    row = await db.fetch_one(f"SELECT {_ACCOUNT_SELECT} FROM loyalty_accounts WHERE user_id = ?", (user_id,))
     return _account(row) if row else None
 
 
 async def by_card(db: Reader, card_code: str) -> LoyaltyAccount | None:
-    row = await db.fetch_one("SELECT * FROM loyalty_accounts WHERE card_code = ?", (card_code,))
+    row = await db.fetch_one(
+        f"SELECT {_ACCOUNT_SELECT} FROM loyalty_accounts WHERE card_code = ?", (card_code,)
+    )
     return _account(row) if row else None
 
 
 async def by_phone(db: Reader, phone: str) -> LoyaltyAccount | None:
-    row = await db.fetch_one("SELECT * FROM loyalty_accounts WHERE phone = ?", (phone,))
+    row = await db.fetch_one(f"SELECT {_ACCOUNT_SELECT} FROM loyalty_accounts WHERE phone = ?", (phone,))
     return _account(row) if row else None
 
 
@@ -123,39 +129,39 @@ async def insert(
 async def by_ids(db: Reader, account_ids: Iterable[int]) -> dict[int, LoyaltyAccount]:
     """The records with these ids, by id; ids of no record are left out."""
     rows = await db.fetch_all(
-        "SELECT * FROM loyalty_accounts WHERE id IN (SELECT value FROM json_each(?))",
+        f"SELECT {_ACCOUNT_SELECT} FROM loyalty_accounts WHERE id IN (SELECT value FROM json_each(?))",
         (json_values(account_ids),),
     )
-    return {int(r["id"]): _account(r) for r in rows}
+    return {int(r[0]): _account(r) for r in rows}
 
 
 async def by_users(db: Reader, user_ids: Iterable[int]) -> dict[int, LoyaltyAccount]:
     """The records linked to these customers, by customer; customers without one are left out."""
     rows = await fetch_packed(
         db,
-        "SELECT * FROM loyalty_accounts WHERE user_id IN (SELECT value FROM json_each(?))",
+        f"SELECT {_ACCOUNT_SELECT} FROM loyalty_accounts WHERE user_id IN (SELECT value FROM json_each(?))",
         (json_values(user_ids),),
         _ACCOUNT_COLUMNS,
     )
-    return {int(r["user_id"]): _account(r) for r in rows}
+    return {int(r[4]): _account(r) for r in rows}
 
 
 async def by_cards(db: Reader, card_codes: Iterable[str]) -> dict[str, LoyaltyAccount]:
     """The records holding these card codes, by code; codes on no record are left out."""
     rows = await db.fetch_all(
-        "SELECT * FROM loyalty_accounts WHERE card_code IN (SELECT value FROM json_each(?))",
+        f"SELECT {_ACCOUNT_SELECT} FROM loyalty_accounts WHERE card_code IN (SELECT value FROM json_each(?))",
         (json_values(card_codes),),
     )
-    return {str(r["card_code"]): _account(r) for r in rows}
+    return {str(r[1]): _account(r) for r in rows}
 
 
 async def by_phones(db: Reader, phones: Iterable[str]) -> dict[str, LoyaltyAccount]:
     """The records holding these phones, by phone; phones on no record are left out."""
     rows = await db.fetch_all(
-        "SELECT * FROM loyalty_accounts WHERE phone IN (SELECT value FROM json_each(?))",
+        f"SELECT {_ACCOUNT_SELECT} FROM loyalty_accounts WHERE phone IN (SELECT value FROM json_each(?))",
         (json_values(phones),),
     )
-    return {str(r["phone"]): _account(r) for r in rows}
+    return {str(r[2]): _account(r) for r in rows}
 
 
 async def insert_many(tx: Tx, now: datetime, records: Sequence[tuple[str | None, str | None]]) -> list[int]:

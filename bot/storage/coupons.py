@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from bot.clock import from_db, to_db
 from bot.storage.db import Reader, Row, Tx, json_rows, json_values
@@ -80,8 +81,7 @@ async def codes_taken(q: Reader, codes: Iterable[str]) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
-@dataclass(frozen=True)
-class NewCoupon:
+class NewCoupon(NamedTuple):  # one a message with a coupon: a NamedTuple is made in a fraction of the time
     code: str
     user_id: int
     rule: str

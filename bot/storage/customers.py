@@ -2,40 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.clock import from_db, to_db
 from bot.models import ConsentAction, ConsentEvent, ConsentState, Customer, TelegramProfile
 from bot.storage import coupons, outbox, surveys
-from bot.storage.db import Database, Reader, Record, Tx, fetch_packed, json_values
+from bot.storage.db import Database, Reader, Tx, fetch_packed, json_values
 
 _CUSTOMER_COLUMNS = (
     "user_id", "first_name", "last_name", "username", "telegram_language", "language", "consent",
     "consent_at", "reachable", "created_at", "frequency", "paused_until", "timezone",
 )  # fmt: skip
+_CUSTOMER_SELECT = ", ".join(_CUSTOMER_COLUMNS)
 
 
-def _customer(row: Record) -> Customer:
+def _customer(values: Sequence[Any]) -> Customer:
+    """A customer from their `_CUSTOMER_COLUMNS`, in that order."""
+    user_id, first_name, last_name, username, telegram_language, language, consent, *rest = values
+    consent_at, reachable, created_at, frequency, paused_until, timezone = rest
     return Customer(
-        user_id=row["user_id"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        username=row["username"],
-        telegram_language=row["telegram_language"],
-        language=row["language"],
-        consent=ConsentState(row["consent"]),
-        consent_at=from_db(row["consent_at"]) if row["consent_at"] else None,
-        reachable=bool(row["reachable"]),
-        created_at=from_db(row["created_at"]),
-        frequency=row["frequency"],
-        paused_until=from_db(row["paused_until"]) if row["paused_until"] else None,
-        timezone=row["timezone"],
+        user_id=user_id,
+        first_name=first_name,
+        last_name=last_name,
+        username=username,
+        telegram_language=telegram_language,
+        language=language,
+        consent=ConsentState(consent),
+        consent_at=from_db(consent_at) if consent_at else None,
+        reachable=bool(reachable),
+        created_at=from_db(created_at),
+        frequency=frequency,
+        paused_until=from_db(paused_until) if paused_until else None,
+        timezone=timezone,
     )
 
 
 async def get(db: Reader, user_id: int) -> Customer | None:
-    row = await db.fetch_one("SELECT * FROM customers WHERE user_id = ?", (user_id,))
+    row = await db.fetch_one(f"SELECT {_CUSTOMER_SELECT} FROM customers WHERE user_id = ?", (user_id,))
     return _customer(row) if row else None
 
 
@@ -43,16 +48,17 @@ async def get_many(db: Reader, user_ids: Iterable[int]) -> dict[int, Customer]:
     """`get` of each of these customers, in one query; ids of nobody are left out."""
     rows = await fetch_packed(
         db,
-        "SELECT * FROM customers WHERE user_id IN (SELECT value FROM json_each(?))",
+        f"SELECT {_CUSTOMER_SELECT} FROM customers WHERE user_id IN (SELECT value FROM json_each(?))",
         (json_values(user_ids),),
         _CUSTOMER_COLUMNS,
     )
-    return {int(r["user_id"]): _customer(r) for r in rows}
+    return {int(r[0]): _customer(r) for r in rows}
 
 
 async def find_by_username(db: Database, username: str) -> Customer | None:
     row = await db.fetch_one(
-        "SELECT * FROM customers WHERE lower(username) = lower(?)", (username.removeprefix("@"),)
+        f"SELECT {_CUSTOMER_SELECT} FROM customers WHERE lower(username) = lower(?)",
+        (username.removeprefix("@"),),
     )
     return _customer(row) if row else None
 

@@ -294,7 +294,7 @@ async def favourite_products(q: Reader, account_ids: Iterable[int]) -> dict[int,
         (json_values(account_ids),),
         ("account_id", "name"),
     )
-    return {int(r["account_id"]): str(r["name"]) for r in rows if r["name"]}
+    return {int(account_id): str(name) for account_id, name in rows if name}
 
 
 async def last_purchases_at(q: Reader, account_ids: Iterable[int]) -> dict[int, datetime]:
@@ -306,7 +306,7 @@ async def last_purchases_at(q: Reader, account_ids: Iterable[int]) -> dict[int, 
         (json_values(account_ids),),
         ("account_id", "at"),
     )
-    return {int(r["account_id"]): from_db(r["at"]) for r in rows if r["at"]}
+    return {int(account_id): from_db(at) for account_id, at in rows if at}
 
 
 async def iter_customers(

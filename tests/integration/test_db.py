@@ -272,7 +272,7 @@ def test_a_packed_read_gives_what_a_row_by_row_read_gives(rows: list[tuple[Any, 
             await tx.executemany("INSERT INTO cells (a, b) VALUES (?, ?)", rows)
         sql = "SELECT n, a, b FROM cells WHERE n > ? ORDER BY n DESC"
         packed = await fetch_packed(db, sql, (0,), ("n", "a", "b"))
-        by_row = [dict(r) for r in await db.fetch_all(sql, (0,))]
+        by_row = [list(r) for r in await db.fetch_all(sql, (0,))]
         assert packed == by_row
 
     asyncio.run(_with_db(check))
