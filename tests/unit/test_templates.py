@@ -395,3 +395,15 @@ def test_field_lookups_answer_as_jinjas_own_sandbox_does(expression: str) -> Non
     ours = outcome(_Sandbox(autoescape=True, undefined=StrictUndefined))
     jinjas = outcome(SandboxedEnvironment(autoescape=True, undefined=StrictUndefined))
     assert ours == jinjas
+
+
+def test_rendering_gives_what_jinjas_render_gives_for_every_shipped_template() -> None:
+    from bot.templates import _render
+
+    templates = shipped()
+    for language in SUPPORTED_LANGUAGES:
+        for name in templates.names(language):
+            template = templates._envs[language].get_template(f"{name}{SUFFIX}")
+            context = sample_context()
+            assert _render(template, context) == template.render(**context), (language, name)
+            assert template.render(**context)  # something was rendered, not two empty strings
