@@ -207,7 +207,7 @@ class NudgeDelivery:
     FIRST_CLAIM = 32
     # Seconds of rendering between two looks at the event loop. Each look costs the claim a turn of a
     # loop busy with sends (a few milliseconds), so not after every few messages.
-    RENDER_SLICE = 0.005
+    RENDER_SLICE = 0.002
     # The kill switch is read again after this many seconds: /pause stops the sends within that.
     PAUSE_RECHECK = 0.2
     SETTLE_WRITE = 0.05  # seconds a group of answers takes to reach the disk, generously
