@@ -12,7 +12,7 @@ import asyncio
 import random
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -128,6 +128,12 @@ class Shop:
         await self.data["customers"].start(TelegramProfile(user_id, name, None, None, language), None)
         if opt_in:
             await self.data["customers"].grant_consent(user_id, "/start")
+
+    async def welcome_planned_for(self, user_ids: Iterable[int]) -> None:
+        """These customers join, opted in; planning puts their welcome in the outbox."""
+        for user_id in user_ids:
+            await self.join(user_id)
+        await self.planner.plan()
 
     async def buy(self, user_id: int, purchase_id: str, at: datetime, amount_minor: int = 50_000) -> None:
         phone = f"+38050{user_id:07d}"
@@ -617,9 +623,7 @@ async def test_messages_claimed_when_delivery_stops_go_back_to_planned(
     # One sender: the first send stops delivery (a shutdown); the rest of its group was claimed already.
     shop = await make_shop(delivery={"senders": 1})
     ids = list(range(2001, 2006))
-    for uid in ids:
-        await shop.join(uid)
-    await shop.planner.plan()
+    await shop.welcome_planned_for(ids)
     stop = asyncio.Event()
     send = shop.sender.send
 
@@ -650,9 +654,7 @@ async def test_a_slow_answer_does_not_hold_up_the_next_batch(shop: Shop) -> None
     # Batches of two: the first send is answered only once a message of the third batch has gone. Were
     # each batch answered in full before the next was read, this would never finish.
     ids = list(range(3001, 3007))
-    for uid in ids:
-        await shop.join(uid)
-    await shop.planner.plan()
+    await shop.welcome_planned_for(ids)
     later_batch_sent = asyncio.Event()
     send = shop.sender.send
 
@@ -677,9 +679,7 @@ async def test_groups_start_small_and_double_up_to_the_claim_size(
 ) -> None:
     shop = await make_shop(delivery={"messages_per_second": 1000})  # claim size 100
     assert NudgeDelivery.claim_size(1000) == 100 and NudgeDelivery.FIRST_CLAIM == 32
-    for uid in range(4001, 4251):
-        await shop.join(uid)
-    await shop.planner.plan()
+    await shop.welcome_planned_for(range(4001, 4251))
     groups: list[int] = []
     mark_sending_many = outbox_store.mark_sending_many
 
