@@ -43,7 +43,9 @@ class JsonBodySession(AiohttpSession):
     ) -> TelegramType:
         files: dict[str, InputFile] = {}
         body: dict[str, Any] = {}
-        for key, value in method.model_dump(warnings=False).items():
+        # None is never sent (aiogram's own preparation drops it too): left out of the dump, the many unset
+        # fields of a call and of each keyboard button cost nothing further.
+        for key, value in method.model_dump(warnings=False, exclude_none=True).items():
             # aiogram's own preparation: bot defaults (parse_mode), enums, dates, nested objects as dicts.
             prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
             if prepared is not None:

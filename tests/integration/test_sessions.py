@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError, TelegramNetworkError, TelegramRetryAfter
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+)
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -86,6 +91,24 @@ async def test_a_message_goes_as_one_json_body_with_its_keyboard_as_an_object(
         "text": "<b>Привіт</b> & welcome",
         "parse_mode": "HTML",  # the bot's default, resolved as aiogram's own session does
         "reply_markup": {"inline_keyboard": [[{"text": "Рідше", "callback_data": "f:ask"}]]},
+    }
+
+
+async def test_false_and_zero_are_sent_and_none_is_left_out(bot: Bot, server: tuple[str, Seen]) -> None:
+    _, seen = server
+    preview = LinkPreviewOptions(is_disabled=True)  # its other fields are None
+
+    await bot.send_message(
+        0, "x", disable_notification=False, reply_markup=None, link_preview_options=preview
+    )
+
+    _, _, body = seen.calls[-1]
+    assert body == {
+        "chat_id": 0,
+        "text": "x",
+        "parse_mode": "HTML",
+        "disable_notification": False,
+        "link_preview_options": {"is_disabled": True},
     }
 
 
