@@ -66,7 +66,8 @@ def json_values(values: Iterable[str | int]) -> str:
 
 
 async def fetch_packed(q: Reader, sql: str, params: Sequence[Any], columns: Sequence[str]) -> list[list[Any]]:
-    """The rows of `sql` (these of its columns, in this order), read as one row of JSON.
+    """The rows of `sql` (these of its columns, or expressions over them, in this order), read as one
+    row of JSON.
 
     The connection's thread then takes Python's lock (GIL) once for the query instead of once a row:
     row by row, a delivery group's reads handed the lock back and forth with the event loop more than a

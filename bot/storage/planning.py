@@ -5,7 +5,6 @@ Slices keep memory flat however many customers the shop has; each query uses an 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -164,6 +163,15 @@ def _window_sql(w: DueWindow) -> _WindowSql:
     )
 
 
+# `customers_slice`'s columns as read through `fetch_packed`: the median gap as exact text.
+_SLICE_PACKED = (
+    "user_id", "consent", "consent_at", "reachable", "frequency", "paused_until", "timezone", "birthday",
+    "no_win_back", "account_id", "purchase_count", "first_purchase_at", "last_purchase_at",
+    "CASE WHEN median_gap_days IS NOT NULL THEN printf('%!.20e', median_gap_days) END",
+    "restock_sku", "restock_due_at", "due_mask",
+)  # fmt: skip
+
+
 async def customers_slice(
     q: Reader,
     after_user: int,
@@ -206,19 +214,12 @@ async def customers_slice(
         # (GIL) once, not once a customer. Row by row, it waited for the lock while the planner decided
         # the last slice, for longer than SQLite took. JSON keeps 15 digits of a REAL: the median gap
         # goes as text with 21, which this SQLite turns out exactly (checked once, below).
-        found = await q.fetch_value(
-            f"""
-            SELECT json_group_array(json_array(
-                       user_id, consent, consent_at, reachable, frequency, paused_until, timezone,
-                       birthday, no_win_back, account_id, purchase_count, first_purchase_at,
-                       last_purchase_at,
-                       CASE WHEN median_gap_days IS NOT NULL THEN printf('%!.20e', median_gap_days) END,
-                       restock_sku, restock_due_at, due_mask))
-            FROM ({sql})
-            """,
+        in_json = await fetch_packed(
+            q,
+            sql,
             (*mask_params, *params, limit),
+            _SLICE_PACKED,
         )
-        in_json: list[list[Any]] = json.loads(found)
         # In id order, as the subquery gives them (SQLite keeps it, though no aggregate promises to).
         in_json.sort(key=_first)
         rows = in_json
