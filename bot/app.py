@@ -45,7 +45,9 @@ async def open_application(
         for migration in applied:
             log.info("applied migration %04d_%s", migration.version, migration.name)
         notifier = TelegramNotifier(bot, texts, db, clock, config.staff.everyone) if bot is not None else None
-        sender = TelegramSender(bot) if bot is not None else None
+        sender = (
+            TelegramSender(bot, paid_broadcast=config.delivery.paid_broadcast) if bot is not None else None
+        )
         yield build_workflow_data(config, clock, db, texts, notifier, sender)
     finally:
         await db.close()

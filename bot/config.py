@@ -369,12 +369,28 @@ class NudgesConfig(_Section):
         return self
 
 
+# Telegram's free limit for a bot's messages in all; paid broadcasts go up to 1 000 a second.
+FREE_MESSAGES_PER_SECOND = 30
+
+
 class DeliveryConfig(_Section):
     # Telegram allows about 30 messages a second per bot (more with paid broadcasts) and 1 per chat.
     messages_per_second: int = Field(default=30, ge=1, le=1000)
+    # Telegram's paid broadcasts: each nudge is sent with allow_paid_broadcast and costs Stars.
+    paid_broadcast: bool = False
     per_chat_interval_seconds: int = Field(default=1, ge=0)
     max_attempts: int = Field(default=5, ge=1)
     senders: int = Field(default=8, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _within_telegram_limit(self) -> DeliveryConfig:
+        if self.messages_per_second > FREE_MESSAGES_PER_SECOND and not self.paid_broadcast:
+            raise ValueError(
+                f"messages_per_second above {FREE_MESSAGES_PER_SECOND} needs paid_broadcast = true "
+                "(Telegram's paid broadcasts, charged in Stars per message); without it Telegram "
+                "refuses the excess"
+            )
+        return self
 
 
 class SurveysConfig(_Section):

@@ -32,6 +32,8 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReplyKeyboardMarkup, Update
 
+from bot.telegram.sender import SendNudge
+
 _SETTINGS_METHODS = {
     "SetMyCommands",
     "DeleteMyCommands",
@@ -101,7 +103,7 @@ class LocalSession(BaseSession):
         result: Any
         if isinstance(method, GetMe):
             result = {"id": self.bot_id, "is_bot": True, "first_name": "Demo Bot", "username": "demo_bot"}
-        elif isinstance(method, SendMessage):
+        elif isinstance(method, SendMessage | SendNudge):
             result = self._store(int(method.chat_id), method.text, method.reply_markup)
         elif isinstance(method, SendDocument | SendPhoto):
             upload = method.document if isinstance(method, SendDocument) else method.photo

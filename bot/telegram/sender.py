@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Bot
+from aiogram.client.default import Default
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
@@ -10,7 +11,10 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from pydantic import BaseModel, ConfigDict
 
 from bot.services.nudges import SendResult, SendStatus, SurveyAttachment
 from bot.telegram.callbacks import FewerMessages, SurveyReason, SurveyScore
@@ -39,9 +43,45 @@ def _keyboard(rows: list[list[InlineKeyboardButton]], fewer_button: str) -> Inli
     return InlineKeyboardMarkup(inline_keyboard=[*rows, [fewer]])
 
 
+class SentNudge(BaseModel):
+    """What a nudge keeps of the message Telegram echoes back: its id. The rest is ignored unread."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message_id: int
+
+
+# pydantic caches a parametrised generic model weakly: unless something holds it, `Response[SentNudge]`
+# (which aiogram asks for on every answer) is collected and rebuilt, about a millisecond each time.
+_ANSWER = Response[SentNudge]
+
+
+class SendNudge(TelegramMethod[SentNudge]):
+    """sendMessage with the fields a nudge uses, and Telegram's answer read for the message id alone.
+
+    aiogram's `SendMessage` validates the whole echoed `Message` (sender, chat, entities, keyboard) into
+    models, about 50 µs a send, and dumps twenty fields it then drops: together a sixth of what a send in
+    a campaign costs the event loop, for fields a nudge never reads. Errors are raised as aiogram raises
+    them; bot defaults (parse mode, link previews) apply as to any call.
+    """
+
+    __returning__ = SentNudge
+    __api_method__ = "sendMessage"
+
+    chat_id: int
+    text: str
+    parse_mode: str | Default | None = Default("parse_mode")
+    link_preview_options: LinkPreviewOptions | Default | None = Default("link_preview")
+    # Telegram's paid broadcasts: up to 1 000 messages a second, for a fee per message.
+    allow_paid_broadcast: bool | None = None
+    reply_markup: InlineKeyboardMarkup | None = None
+
+
 class TelegramSender:
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, *, paid_broadcast: bool = False) -> None:
         self._bot = bot
+        # Sent only when the shop pays for broadcasts above Telegram's free 30 messages a second.
+        self._paid_broadcast = True if paid_broadcast else None
         # The "Fewer messages" keyboard of each language, built once: most nudges carry only it.
         self._fewer_only: dict[str, InlineKeyboardMarkup] = {}
 
@@ -55,7 +95,14 @@ class TelegramSender:
         else:
             markup = _keyboard(survey_rows(survey), fewer_button)
         try:
-            message = await self._bot.send_message(chat_id, html, reply_markup=markup)
+            message = await self._bot(
+                SendNudge(
+                    chat_id=chat_id,
+                    text=html,
+                    allow_paid_broadcast=self._paid_broadcast,
+                    reply_markup=markup,
+                )
+            )
         except TelegramRetryAfter as exc:
             return SendResult(SendStatus.RETRY_AFTER, retry_after=float(exc.retry_after), reason=exc.message)
         except TelegramForbiddenError as exc:

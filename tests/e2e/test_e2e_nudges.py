@@ -163,6 +163,7 @@ async def shops(tmp_path: Path) -> AsyncIterator[Callable[..., Shop]]:
             f.write(
                 "\n[nudges]\nholdout_percent = 0\n"
                 f"\n[delivery]\nmessages_per_second = {messages_per_second}\nsenders = {senders}\n"
+                f"paid_broadcast = {'true' if messages_per_second > 30 else 'false'}\n"
             )
         shop = Shop(
             Emulator(emulator.proc, emulator.api_base, token),

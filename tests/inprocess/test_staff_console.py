@@ -52,7 +52,7 @@ class App(Protocol):
 AppFactory = Callable[..., Awaitable[App]]
 
 DAY = timedelta(days=1)
-FAST = {"delivery": {"messages_per_second": 1000, "per_chat_interval_seconds": 0}}
+FAST = {"delivery": {"messages_per_second": 1000, "paid_broadcast": True, "per_chat_interval_seconds": 0}}
 CUSTOMERS = list(range(50_001, 50_051))
 NOT_OPTED_IN = [50_101, 50_102, 50_103]
 TEXT = "Hi {{ customer.first_name }}, fresh saffron is in!"

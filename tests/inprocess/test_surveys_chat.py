@@ -35,7 +35,7 @@ T0 = datetime.fromisoformat("2026-03-10T09:00:00+00:00")  # the `clock` fixture'
 DAY = timedelta(days=1)
 FAST = {
     "nudges": {"holdout_percent": 0},
-    "delivery": {"messages_per_second": 1000, "per_chat_interval_seconds": 0},
+    "delivery": {"messages_per_second": 1000, "paid_broadcast": True, "per_chat_interval_seconds": 0},
 }
 CODE = re.compile(r"<code>([A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4})</code>")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

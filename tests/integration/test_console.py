@@ -33,7 +33,7 @@ from bot.texts import Texts
 DAY = timedelta(days=1)
 FAST = {
     "nudges": {"holdout_percent": 0},
-    "delivery": {"messages_per_second": 1000, "per_chat_interval_seconds": 0},
+    "delivery": {"messages_per_second": 1000, "paid_broadcast": True, "per_chat_interval_seconds": 0},
 }
 OWNER = 1
 STAFF = 2

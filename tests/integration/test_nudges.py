@@ -51,7 +51,7 @@ DMYTRO = 1002
 CODE = re.compile(r"<code>([A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4})</code>")
 FAST = {
     "nudges": {"holdout_percent": 0},
-    "delivery": {"messages_per_second": 1000, "per_chat_interval_seconds": 0},
+    "delivery": {"messages_per_second": 1000, "paid_broadcast": True, "per_chat_interval_seconds": 0},
 }
 
 
@@ -673,7 +673,7 @@ async def test_a_slow_answer_does_not_hold_up_the_next_batch(shop: Shop) -> None
 async def test_groups_start_small_and_double_up_to_the_claim_size(
     make_shop: Callable[..., Awaitable[Shop]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shop = await make_shop(delivery={"messages_per_second": 1000})  # claim size 100
+    shop = await make_shop(delivery={"messages_per_second": 1000, "paid_broadcast": True})  # claim size 100
     assert NudgeDelivery.claim_size(1000) == 100 and NudgeDelivery.FIRST_CLAIM == 32
     await shop.welcome_planned_for(range(4001, 4251))
     groups: list[int] = []

@@ -1,4 +1,5 @@
-"""The bot's HTTP session: calls as one JSON body, uploads as multipart, Telegram's errors as aiogram's."""
+"""The bot's HTTP session: calls as one JSON body, uploads as multipart, Telegram's errors as aiogram's;
+and the nudge sender on it: what a nudge's call says, and what each of Telegram's answers becomes."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from aiogram.types import (
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.services.nudges import SendResult, SendStatus
 from bot.telegram.dispatcher import build_bot
+from bot.telegram.sender import TelegramSender
 from bot.telegram.sessions import telegram_session
 
 TOKEN = "123456:session-test"
@@ -152,3 +155,59 @@ async def test_an_unreachable_server_is_a_network_error() -> None:
             await bot.send_message(42, "hello")
     finally:
         await bot.session.close()
+
+
+async def test_a_nudge_goes_with_its_button_and_only_its_message_id_is_read(
+    bot: Bot, server: tuple[str, Seen]
+) -> None:
+    _, seen = server
+
+    sent = await TelegramSender(bot).send(42, "<b>Ми сумуємо</b> &amp; чекаємо", "🔕 Рідше")
+
+    assert sent == SendResult(SendStatus.SENT, message_id=7)
+    method, content_type, body = seen.calls[-1]
+    assert (method, content_type) == ("sendMessage", "application/json")
+    assert body == {
+        "chat_id": 42,
+        "text": "<b>Ми сумуємо</b> &amp; чекаємо",
+        "parse_mode": "HTML",
+        "reply_markup": {"inline_keyboard": [[{"text": "🔕 Рідше", "callback_data": "fewer:ask"}]]},
+    }
+    # An answer is read for its message id alone: the rest of the echoed message is not required.
+    seen.answer = (200, {"ok": True, "result": {"message_id": 9}})
+    assert await TelegramSender(bot).send(42, "x", "Fewer") == SendResult(SendStatus.SENT, message_id=9)
+
+
+async def test_a_shop_paying_for_broadcasts_says_so_on_each_nudge(bot: Bot, server: tuple[str, Seen]) -> None:
+    _, seen = server
+
+    await TelegramSender(bot, paid_broadcast=True).send(42, "x", "Fewer")
+
+    _, _, body = seen.calls[-1]
+    assert body["allow_paid_broadcast"] is True
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "expected"),
+    [
+        (429, "Too Many Requests: retry after 3", SendResult(SendStatus.RETRY_AFTER, retry_after=3.0)),
+        (403, "Forbidden: bot was blocked by the user", SendResult(SendStatus.BLOCKED)),
+        (403, "Forbidden: user is deactivated", SendResult(SendStatus.BLOCKED)),
+        (400, "Bad Request: chat not found", SendResult(SendStatus.CHAT_NOT_FOUND)),
+        (400, "Bad Request: message is too long", SendResult(SendStatus.ERROR, transient=False)),
+        (502, "Bad Gateway", SendResult(SendStatus.ERROR, transient=True)),
+    ],
+)
+async def test_each_refusal_becomes_what_delivery_acts_on(
+    bot: Bot, server: tuple[str, Seen], status: int, description: str, expected: SendResult
+) -> None:
+    _, seen = server
+    answer: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if status == 429:
+        answer["parameters"] = {"retry_after": 3}
+    seen.answer = (status, answer)
+
+    result = await TelegramSender(bot).send(42, "x", "Fewer")
+
+    assert result._replace(reason="") == expected
+    assert description in result.reason

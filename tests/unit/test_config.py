@@ -96,6 +96,8 @@ def test_valid_values_are_kept() -> None:
         ({"telegram": {"api_base": "api.telegram.org"}}, "[telegram] api_base:", "http:// or https://"),
         ({"telegram": {"api_base": "ftp://example.org"}}, "[telegram] api_base:", "http:// or https://"),
         ({"consent": {"text_version": ""}}, "[consent] text_version:", "at least 1"),
+        ({"delivery": {"messages_per_second": 31}}, "delivery", "needs paid_broadcast = true"),
+        ({"delivery": {"messages_per_second": 1001, "paid_broadcast": True}}, "messages_per_second", "1000"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_key(data: dict[str, Any], where: str, problem: str) -> None:
@@ -104,6 +106,12 @@ def test_a_bad_value_is_one_line_naming_the_key(data: dict[str, Any], where: str
     assert message.startswith("shop.toml: ")
     assert where in message
     assert problem in message
+
+
+def test_paid_broadcasts_allow_up_to_1000_messages_a_second() -> None:
+    assert parse_config({"delivery": {"messages_per_second": 30}}).delivery.paid_broadcast is False
+    paid = parse_config({"delivery": {"messages_per_second": 1000, "paid_broadcast": True}})
+    assert paid.delivery.messages_per_second == 1000
 
 
 def test_every_problem_gets_its_own_line() -> None:
