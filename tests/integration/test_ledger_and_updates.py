@@ -57,6 +57,27 @@ async def test_entries_are_stored_as_given(db: Database, clock: ManualClock, acc
     assert [e.id for e in await ledger.entries(db, account.id, limit=1)] == [second.id]
 
 
+async def test_entries_of_many_accounts_are_each_accounts_entries(db: Database, clock: ManualClock) -> None:
+    now = clock.now()
+    made = [
+        await accounts.create(db, now, card_code=f"ZERNO-{n}", phone=None, name=f"Гість {n}")
+        for n in range(3)
+    ]
+    # Out of time order, two at the same moment (then in id order), one that never expires, and a
+    # reason with a quote and a newline in it.
+    for n, account in enumerate(made[:2]):
+        await earn(db, account.id, 10 + n, now + timedelta(days=2), external_id=f"late-{n}")
+        await earn(db, account.id, 20 + n, now, external_id=f"early-{n}")
+        await ledger.append(
+            db, account.id, LedgerKind.ADJUST, -3, reason='"Кава"\nз собою', actor="staff:7", at=now
+        )
+    found = await ledger.entries_of(db, [a.id for a in made])
+    assert set(found) == {made[0].id, made[1].id}  # the third has no entries
+    for account in made[:2]:
+        assert found[account.id] == await ledger.entries(db, account.id)
+    assert await ledger.entries_of(db, []) == {}
+
+
 async def test_the_ledger_is_append_only(db: Database, clock: ManualClock, account: LoyaltyAccount) -> None:
     await earn(db, account.id, 40, clock.now())
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):

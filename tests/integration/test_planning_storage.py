@@ -101,9 +101,9 @@ async def _check_slice(db: Database, customers: list[tuple[Any, ...]]) -> None:
     st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["nps", "welcome"])), max_size=400),
     st.lists(st.integers(0, 40), max_size=20),
 )
-@example([(n % 41, "nps") for n in range(outbox._INSERT_ROWS * 2 + 1)], [])
-@example([(n % 41, "welcome") for n in range(outbox._INSERT_ROWS)], [5, 6])
-def test_rows_written_many_to_a_statement_are_those_written_one_by_one(
+@example([(n % 41, "nps") for n in range(1001)], [])
+@example([(n % 41, "welcome") for n in range(500)], [5, 6])
+def test_rows_written_in_one_statement_are_those_written_one_by_one(
     rows: list[tuple[int, str]], before: list[int]
 ) -> None:
     asyncio.run(_with_db(lambda db: _check_insert(db, rows, before)))
