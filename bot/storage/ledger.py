@@ -13,18 +13,25 @@ from bot.models import LedgerEntry, LedgerKind, Purchase
 from bot.storage.db import Database, Reader, Row, Tx, fetch_packed, json_values
 
 
-def _entry(row: Row) -> LedgerEntry:
+def _entry(values: Sequence[Any]) -> LedgerEntry:
+    """An entry from its `_ENTRY_COLUMNS`, in that order."""
+    entry_id, account_id, kind, points, reason, actor, at, expires_at, external_id = values
     return LedgerEntry(
-        id=row["id"],
-        account_id=row["account_id"],
-        kind=LedgerKind(row["kind"]),
-        points=row["points"],
-        reason=row["reason"],
-        actor=row["actor"],
-        at=from_db(row["at"]),
-        expires_at=from_db(row["expires_at"]) if row["expires_at"] else None,
-        external_id=row["external_id"],
+        entry_id,
+        account_id,
+        _KINDS[kind],
+        points,
+        reason,
+        actor,
+        from_db(at),
+        from_db(expires_at) if expires_at else None,
+        external_id,
     )
+
+
+_ENTRY_COLUMNS = ("id", "account_id", "kind", "points", "reason", "actor", "at", "expires_at", "external_id")
+_ENTRY_SELECT = ", ".join(_ENTRY_COLUMNS)
+_KINDS = {kind.value: kind for kind in LedgerKind}
 
 
 def _purchase(row: Row) -> Purchase:
@@ -105,11 +112,12 @@ async def entries(q: Reader, account_id: int, limit: int | None = None) -> list[
     """Oldest first; with `limit`, the newest `limit` entries (still oldest first)."""
     if limit is None:
         rows = await q.fetch_all(
-            "SELECT * FROM points_ledger WHERE account_id = ? ORDER BY at, id", (account_id,)
+            f"SELECT {_ENTRY_SELECT} FROM points_ledger WHERE account_id = ? ORDER BY at, id", (account_id,)
         )
     else:
         rows = await q.fetch_all(
-            "SELECT * FROM (SELECT * FROM points_ledger WHERE account_id = ? ORDER BY at DESC, id DESC "
+            f"SELECT * FROM (SELECT {_ENTRY_SELECT} FROM points_ledger WHERE account_id = ? "
+            "ORDER BY at DESC, id DESC "
             "LIMIT ?) ORDER BY at, id",
             (account_id, limit),
         )
@@ -120,35 +128,17 @@ async def entries_of(q: Reader, account_ids: Iterable[int]) -> dict[int, list[Le
     """`entries` of each of these accounts, in one query; accounts without entries are left out."""
     rows = await fetch_packed(
         q,
-        f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM points_ledger "
-        "WHERE account_id IN (SELECT value FROM json_each(?))",
+        f"SELECT {_ENTRY_SELECT} FROM points_ledger WHERE account_id IN (SELECT value FROM json_each(?))",
         (json_values(account_ids),),
         _ENTRY_COLUMNS,
     )
     rows.sort(key=_account_at_id)  # each account's entries in time order (`at` is text in time order)
-    kinds = _KINDS
     found: dict[int, list[LedgerEntry]] = defaultdict(list)
-    # Positional, read as one row of JSON: planning asks for the entries of every customer whose points
-    # may expire, tens of thousands a slice.
-    for entry_id, account_id, kind, points, reason, actor, at, expires_at, external_id in rows:
-        found[account_id].append(
-            LedgerEntry(
-                entry_id,
-                account_id,
-                kinds[kind],
-                points,
-                reason,
-                actor,
-                from_db(at),
-                from_db(expires_at) if expires_at else None,
-                external_id,
-            )
-        )
+    # Read as one row of JSON: planning asks for the entries of every customer whose points may expire,
+    # tens of thousands a slice.
+    for row in rows:
+        found[row[1]].append(_entry(row))
     return found
-
-
-_ENTRY_COLUMNS = ("id", "account_id", "kind", "points", "reason", "actor", "at", "expires_at", "external_id")
-_KINDS = {kind.value: kind for kind in LedgerKind}
 
 
 def _account_at_id(row: Sequence[Any]) -> tuple[Any, ...]:
