@@ -218,7 +218,13 @@ class LoyaltyService:
         now = now or self._clock.now()
         end = now + timedelta(days=days)
         found: dict[int, tuple[int, datetime]] = {}
-        for account_id, entries in (await ledger.entries_of(self._db, account_ids)).items():
+        # Accounts that only ever earned: their lots are their entries, summed in SQL (see
+        # `expiring_soon`, which it must agree with); the others' lots are worked out from their entries.
+        unspent, others = await ledger.unspent_expiring(self._db, account_ids, now, end)
+        for account_id, (points, soonest) in unspent.items():
+            if points > 0 and soonest is not None:
+                found[account_id] = (points, soonest)
+        for account_id, entries in (await ledger.entries_of(self._db, others)).items():
             if (soon := expiring_soon(entries, now, end)) is not None:
                 found[account_id] = soon
         return found

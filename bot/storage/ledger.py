@@ -145,6 +145,43 @@ def _account_at_id(row: Sequence[Any]) -> tuple[Any, ...]:
     return (row[1], row[6], row[0])
 
 
+class Unspent(NamedTuple):
+    """Points of an account that never lost any (no negative entry): every lot it earned is still whole."""
+
+    expiring: int  # points that expire within the range asked about
+    soonest: datetime | None  # the next expiry of any of its points
+
+
+async def unspent_expiring(
+    q: Reader, account_ids: Iterable[int], after: datetime, upto: datetime
+) -> tuple[dict[int, Unspent], list[int]]:
+    """For each of these accounts that never lost points: the points expiring in (after, upto] and the
+    first expiry after `after`, summed by SQLite. The other accounts' ids, in a list: their lots depend on
+    what was spent from which (`bot.rules.points.remaining_lots`).
+
+    Planning asks about tens of thousands of accounts a slice, most of which have only earned; read
+    entry by entry and made into lots, they took a tenth of a planning run."""
+    rows = await fetch_packed(
+        q,
+        """
+        SELECT account_id, MIN(points) >= 0 AS unspent,
+               SUM(CASE WHEN expires_at > ?2 AND expires_at <= ?3 THEN points ELSE 0 END) AS expiring,
+               MIN(CASE WHEN expires_at > ?2 AND points > 0 THEN expires_at END) AS soonest
+        FROM points_ledger WHERE account_id IN (SELECT value FROM json_each(?1)) GROUP BY account_id
+        """,
+        (json_values(account_ids), to_db(after), to_db(upto)),
+        ("account_id", "unspent", "expiring", "soonest"),
+    )
+    unspent: dict[int, Unspent] = {}
+    others: list[int] = []
+    for account_id, whole, expiring, soonest in rows:
+        if whole:
+            unspent[account_id] = Unspent(expiring, from_db(soonest) if soonest else None)
+        else:
+            others.append(account_id)
+    return unspent, others
+
+
 async def balance(q: Reader, account_id: int) -> int:
     value = await q.fetch_value(
         "SELECT COALESCE(SUM(points), 0) FROM points_ledger WHERE account_id = ?", (account_id,)

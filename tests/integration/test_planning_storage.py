@@ -17,8 +17,12 @@ from unittest.mock import patch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.clock import from_db, to_db
-from bot.storage import outbox, planning
+from bot.clock import ManualClock, from_db, to_db
+from bot.config import parse_config
+from bot.models import LedgerKind
+from bot.rules.points import expiring_soon
+from bot.services.loyalty import LoyaltyService
+from bot.storage import accounts, ledger, outbox, planning
 from bot.storage.db import Database
 from bot.storage.outbox import NewOutboxRow, OutboxState
 
@@ -174,3 +178,55 @@ async def _check_insert(db: Database, rows: list[tuple[int, str, int, str]], bef
         )
         for r in expected.values()
     )
+
+
+# Points about to expire, for many accounts at once (`LoyaltyService.expiring_of`): summed by SQLite for
+# accounts that only ever earned, worked out lot by lot for the others; both must give what
+# `expiring_soon` gives on each account's entries.
+entry_kinds = st.sampled_from([LedgerKind.EARN, LedgerKind.BONUS, LedgerKind.REDEEM, LedgerKind.EXPIRE])
+ledger_entries = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # account
+        entry_kinds,
+        st.integers(0, 60),  # points (taken off for redeem and expire)
+        st.integers(-40, 0),  # at, days from now
+        st.none() | st.integers(-10, 40),  # expires, days from now
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ledger_entries, st.integers(1, 30))
+@example([(0, LedgerKind.EARN, 10, -5, 3), (0, LedgerKind.EARN, 0, -5, 1)], 14)  # a lot of no points
+@example([(1, LedgerKind.EARN, 10, -5, 3), (1, LedgerKind.REDEEM, 4, -1, None)], 14)
+def test_points_expiring_for_many_accounts_are_each_accounts(
+    entries: list[tuple[int, LedgerKind, int, int, int | None]], days: int
+) -> None:
+    asyncio.run(_with_db(lambda db: _check_expiring(db, entries, days)))
+
+
+async def _check_expiring(
+    db: Database, entries: list[tuple[int, LedgerKind, int, int, int | None]], days: int
+) -> None:
+    made = [await accounts.create(db, T0, card_code=f"C-{n}", phone=None, name=None) for n in range(4)]
+    for account, kind, points, at, expires in entries:
+        taken = kind in (LedgerKind.REDEEM, LedgerKind.EXPIRE)
+        await ledger.append(
+            db,
+            made[account].id,
+            kind,
+            -points if taken else points,
+            reason="test",
+            actor="test",
+            at=T0 + timedelta(days=at),
+            expires_at=None if expires is None or taken else T0 + timedelta(days=expires),
+        )
+    config = parse_config({"database": {"path": str(db.path)}}, "test")
+    found = await LoyaltyService(db, ManualClock(T0), config).expiring_of([a.id for a in made], days, T0)
+    expected = {}
+    for account in made:
+        soon = expiring_soon(await ledger.entries(db, account.id), T0, T0 + timedelta(days=days))
+        if soon is not None:
+            expected[account.id] = soon
+    assert found == expected
