@@ -224,7 +224,7 @@ class LoyaltyService:
         for account_id, (points, soonest) in unspent.items():
             if points > 0 and soonest is not None:
                 found[account_id] = (points, soonest)
-        for account_id, entries in (await ledger.entries_of(self._db, others)).items():
+        for account_id, entries in (await ledger.entries_of(self._db, others) if others else {}).items():
             if (soon := expiring_soon(entries, now, end)) is not None:
                 found[account_id] = soon
         return found

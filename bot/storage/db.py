@@ -74,10 +74,12 @@ async def fetch_packed(q: Reader, sql: str, params: Sequence[Any], columns: Sequ
     thousand times. Integers, text and NULL come back as they are; do not use it for REAL columns (JSON
     keeps 15 digits). The order of `sql`'s rows is kept in practice, but no aggregate promises it.
     """
-    found = await q.fetch_value(
+    # fetch_all: one trip to the connection's thread (execute, fetch and close would be three, each
+    # waiting for the event loop to hand the next one over).
+    (found,) = await q.fetch_all(
         f"SELECT json_group_array(json_array({', '.join(columns)})) FROM ({sql})", params
     )
-    rows: list[list[Any]] = orjson.loads(found or "[]")
+    rows: list[list[Any]] = orjson.loads(found[0] or "[]")
     return rows
 
 
