@@ -98,9 +98,8 @@ def plan_customer(
     if len(candidates) > 1:
         candidates.sort(key=_first_goes_first)
     gate = _gate(facts, now)
-    sent = [m.sent_at or m.created_at for m in history if m.state in _DELIVERED_OR_MAYBE]
+    sent = [m.sent_at or m.created_at for m in history if m.state in _DELIVERED_OR_MAYBE] if history else []
     own_caps = customer_caps(caps, facts.frequency)
-    quiet = QuietHours.parse(config.quiet_start, config.quiet_end)
     in_flight = any(m.state == "planned" for m in history) if history else False
     decisions: list[Decision] = []
     chosen = False
@@ -121,7 +120,7 @@ def plan_customer(
                 outcome, reason = Outcome.HOLD_OUT, "held out"
             else:
                 wanted = now if now > due else due  # max(due, now), without the call
-                due = quiet.next_allowed(wanted, facts.zone)
+                due = QuietHours.parse(config.quiet_start, config.quiet_end).next_allowed(wanted, facts.zone)
                 outcome, reason = Outcome.PLAN, ("quiet hours" if due > wanted else "due")
         decisions.append(
             Decision(

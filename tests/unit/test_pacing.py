@@ -6,6 +6,7 @@ The pacers run on fake monotonic time with `asyncio.sleep` replaced, so no test 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from unittest.mock import patch
@@ -280,6 +281,16 @@ def test_holdout_is_deterministic_and_per_rule() -> None:
     other_rule = [in_holdout(user_id, "win_back", 50) for user_id in IDS[:2000]]
     assert first == again
     assert first != other_rule
+
+
+@settings(max_examples=300)
+@given(st.integers(1, 10**13), st.text(min_size=1, max_size=20), st.integers(0, 100))
+def test_who_is_held_out_never_changes_between_versions(user_id: int, rule: str, percent: int) -> None:
+    """The first 8 bytes of sha256("holdout:{rule}:{user_id}"), mod 10 000, below percent × 100: the
+    holdout of a running shop stays who it was, or its measurements would mix two groups."""
+    digest = hashlib.sha256(f"holdout:{rule}:{user_id}".encode()).digest()
+    expected = percent > 0 and int.from_bytes(digest[:8], "big") % 10_000 < percent * 100
+    assert in_holdout(user_id, rule, percent) == expected
 
 
 def test_holdout_grows_with_the_percent() -> None:
