@@ -96,12 +96,35 @@ class NudgePlanner:
 
         expiring_bits, late_bits = bits(Fact.POINTS_EXPIRING), bits(Fact.LATE_SINCE)
 
+        # With windows, the customers inside one and which they are inside, worked out once through
+        # indexes, then read a slice at a time. Without, every customer, a slice at a time.
+        due = (
+            None
+            if windows is None
+            else await planning.due_masks(self._db, windows, only_eligible=not dry_run)
+        )
+
         async def read_slice(after: int) -> _Slice | None:
-            rows = await planning.customers_slice(
-                self._db, after, slice_size, only_eligible=not dry_run, due=windows
-            )
-            if not rows:
-                return None
+            """The slice after `after`: a user id, or with windows a place in `due`'s lists."""
+            if due is None:
+                rows = await planning.customers_slice(self._db, after, slice_size, only_eligible=not dry_run)
+                if not rows:
+                    return None
+                upto = rows[-1].user_id
+            else:
+                ids, masks = due
+                if after >= len(ids):
+                    return None
+                upto = min(after + slice_size, len(ids))
+                mask_of = dict(zip(ids[after:upto], masks[after:upto], strict=True))
+                # Read again now: one may have opted out or gone since (then not found).
+                rows = await planning.customers_slice(
+                    self._db, 0, 0, only_eligible=not dry_run, among=ids[after:upto]
+                )
+                for row in rows:
+                    row.due_mask = mask_of[row.user_id]
+                if not rows:
+                    return _Slice(rows, {}, {}, upto)
             expiring: dict[int, tuple[int, datetime]] = {}
             if expiring_days is not None:
                 with_points = [
@@ -113,7 +136,7 @@ class NudgePlanner:
                 past.setdefault(h.user_id, []).append(
                     PastMessage(h.rule, h.step, h.period, h.state.value, h.created_at, h.sent_at)
                 )
-            return _Slice(rows, expiring, past)
+            return _Slice(rows, expiring, past, upto)
 
         # The database reads the next slice and writes the last one's rows while this one is decided
         # (in their own threads): at a million customers that is a good part of the time.
@@ -125,7 +148,7 @@ class NudgePlanner:
             # collections they would set off, each over the whole heap, took a third of the run.
             gc.disable()
             while (current := await reading) is not None:
-                reading = asyncio.create_task(read_slice(current.rows[-1].user_id))
+                reading = asyncio.create_task(read_slice(current.upto))
                 report.customers += len(current.rows)
                 new_rows = await self._decide(current, now, rules_in, late_bits, report, dry_run, keep)
                 if not dry_run:
@@ -219,6 +242,7 @@ class _Slice:
     rows: list[planning.CustomerRow]
     expiring: dict[int, tuple[int, datetime]]
     past: dict[int, list[PastMessage]]
+    upto: int  # the next slice begins after this (a user id, or a place in the due customers' list)
 
 
 def _outbox_row(decision: Decision) -> NewOutboxRow:

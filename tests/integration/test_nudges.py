@@ -989,5 +989,6 @@ async def test_the_windows_decide_what_deciding_for_everyone_decides(
         "points_expiring",
         "restock",
         "nps",
+        "late",
     } <= rules
     assert planned > 100
