@@ -35,7 +35,7 @@ from bot.services.summaries import refresh_purchase_summaries
 from bot.storage import outbox as outbox_store
 from bot.storage import planning
 from bot.storage.db import Database
-from bot.storage.outbox import NewOutboxRow, OutboxState
+from bot.storage.outbox import OutboxBatch, OutboxState
 
 
 @dataclass
@@ -150,11 +150,11 @@ class NudgePlanner:
             while (current := await reading) is not None:
                 reading = asyncio.create_task(read_slice(current.upto))
                 report.customers += len(current.rows)
-                new_rows = await self._decide(current, now, rules_in, late_bits, report, dry_run, keep)
+                batch = await self._decide(current, now, rules_in, late_bits, report, dry_run, keep)
                 if not dry_run:
                     if writing is not None:
                         report.written += await writing
-                    writing = asyncio.create_task(outbox_store.insert_many(self._db, new_rows, now))
+                    writing = asyncio.create_task(outbox_store.insert_batch(self._db, batch, now))
             if writing is not None:
                 report.written += await writing
                 writing = None
@@ -177,7 +177,7 @@ class NudgePlanner:
         report: PlanReport,
         dry_run: bool,
         keep: int,
-    ) -> list[NewOutboxRow]:
+    ) -> OutboxBatch:
         """Decide for a slice's customers; count the decisions into `report`, return the rows to write."""
         # The loop body runs for hundreds of thousands of customers: what it looks up is looked up once.
         config = self._config.nudges
@@ -191,7 +191,7 @@ class NudgePlanner:
         no_history: list[PastMessage] = []
         counts = report.counts
         decisions = report.decisions
-        new_rows: list[NewOutboxRow] = []
+        batch = OutboxBatch()
         for number, row in enumerate(current.rows):
             if number % 200 == 0:
                 # Let the next slice's reading and the last one's writing go on meanwhile: each of their
@@ -227,12 +227,23 @@ class NudgePlanner:
             history = past.get(row.user_id, no_history)
             for decision in plan_customer(facts, history, config, caps, now, rules_in(row.due_mask)):
                 outcome = decision.outcome
-                counts[(decision.rule, outcome.value, decision.reason)] += 1
+                counts[(decision.rule, _OUTCOME_VALUES[outcome], decision.reason)] += 1
                 if dry_run and len(decisions) < keep:
                     decisions.append(decision)
                 if outcome is Outcome.PLAN or outcome is Outcome.HOLD_OUT:
-                    new_rows.append(_outbox_row(decision))
-        return new_rows
+                    held_out = outcome is Outcome.HOLD_OUT
+                    batch.add(
+                        decision.user_id,
+                        decision.rule,
+                        decision.step,
+                        decision.period,
+                        decision.template,
+                        decision.priority,
+                        OutboxState.HELD_OUT if held_out else OutboxState.PLANNED,
+                        decision.due_at,
+                        decision.reason if held_out else None,
+                    )
+        return batch
 
 
 @dataclass(frozen=True)
@@ -245,19 +256,5 @@ class _Slice:
     upto: int  # the next slice begins after this (a user id, or a place in the due customers' list)
 
 
-def _outbox_row(decision: Decision) -> NewOutboxRow:
-    if decision.outcome is Outcome.PLAN:
-        state, reason = OutboxState.PLANNED, None
-    else:
-        state, reason = OutboxState.HELD_OUT, decision.reason
-    return NewOutboxRow(
-        decision.user_id,
-        decision.rule,
-        decision.step,
-        decision.period,
-        decision.template,
-        decision.priority,
-        state,
-        decision.due_at,
-        reason,
-    )
+# The values of outcomes, looked up: `outcome.value` goes through a property, once for each decision.
+_OUTCOME_VALUES = {outcome: outcome.value for outcome in Outcome}

@@ -108,34 +108,72 @@ def _row(values: Sequence[Any]) -> OutboxRow:
     )
 
 
-async def insert_many(db: Database, rows: Iterable[NewOutboxRow], now: datetime) -> int:
-    """Insert planned rows; a row whose dedupe key exists is left alone (as is a second row with the key
-    of an earlier one). Returns how many were new."""
+class OutboxBatch:
+    """New outbox rows for `insert_batch`, gathered as they come; a row with the dedupe key of an earlier
+    one is left out."""
+
     # A planning run writes hundreds of thousands of rows, most of them alike but for the customer, the
     # period and the time: rows alike in the rest go in one statement that binds what they share, and
     # each row as one text, its due time (always _DUE_WIDTH characters) then its dedupe key
     # "user:rule:step:period", which SQLite splits again. Sent as JSON arrays of whole rows, SQLite
     # parsed a row's array once for each of its 11 columns: 277 000 rows took 6.8 s to insert, 3.7 s so.
-    groups: dict[tuple[str, int, int | None, str, int, OutboxState, str | None], list[str]] = {}
-    seen: set[str] = set()
-    one_by_one: list[NewOutboxRow] = []
-    due_texts: dict[datetime, str] = {}
-    for r in rows:
-        key = r.dedupe_key
-        if key in seen:
-            continue
-        seen.add(key)
-        if (due_at := due_texts.get(r.due_at)) is None:
-            due_at = due_texts[r.due_at] = to_db(r.due_at)
-        if len(due_at) != _DUE_WIDTH or "\x00" in key:
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, int, int | None, str, int, OutboxState, str | None], list[str]] = {}
+        self.one_by_one: list[NewOutboxRow] = []
+        self._seen: set[str] = set()
+        self._due_texts: dict[datetime, str] = {}
+
+    def add(
+        self,
+        user_id: int,
+        rule: str,
+        step: int,
+        period: str,
+        template: str,
+        priority: int,
+        state: OutboxState,
+        due_at: datetime,
+        reason: str | None = None,
+        campaign_id: int | None = None,
+    ) -> None:
+        """A row, in `NewOutboxRow`'s order (the planner adds them without making one)."""
+        key = f"{user_id}:{rule}:{step}:{period}"  # NewOutboxRow.dedupe_key
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        if (due_text := self._due_texts.get(due_at)) is None:
+            due_text = self._due_texts[due_at] = to_db(due_at)
+        if len(due_text) != _DUE_WIDTH or "\x00" in key:
             # A NUL character (a product code from a till) ends a text for SQLite's text functions (and
             # `to_db` has one width, but the split must not trust it): the row goes in column by column.
-            one_by_one.append(r)
-            continue
-        group = (r.rule, r.step, r.campaign_id, r.template, r.priority, r.state, r.reason)
-        if (texts := groups.get(group)) is None:
-            texts = groups[group] = []
-        texts.append(due_at + key)
+            self.one_by_one.append(
+                NewOutboxRow(
+                    user_id, rule, step, period, template, priority, state, due_at, reason, campaign_id
+                )
+            )
+            return
+        group = (rule, step, campaign_id, template, priority, state, reason)
+        if (texts := self.groups.get(group)) is None:
+            texts = self.groups[group] = []
+        texts.append(due_text + key)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+async def insert_many(db: Database, rows: Iterable[NewOutboxRow], now: datetime) -> int:
+    """Insert planned rows; a row whose dedupe key exists is left alone (as is a second row with the key
+    of an earlier one). Returns how many were new."""
+    batch = OutboxBatch()
+    for row in rows:
+        batch.add(*row)
+    return await insert_batch(db, batch, now)
+
+
+async def insert_batch(db: Database, batch: OutboxBatch, now: datetime) -> int:
+    """Insert the batch's rows; a row whose dedupe key exists is left alone. Returns how many were new."""
+    groups, one_by_one = batch.groups, batch.one_by_one
     if not groups and not one_by_one:
         return 0
     # Bound as a JSON array, the texts are read by SQLite without Python's lock (GIL), which the planner
