@@ -15,3 +15,7 @@ CREATE INDEX loyalty_accounts_restock_due ON loyalty_accounts (restock_due_at, u
 -- customer late about now form one range (bot/storage/planning.py, `_late_candidates`).
 CREATE INDEX loyalty_accounts_rhythm ON loyalty_accounts (CAST(median_gap_days AS INTEGER), last_purchase_at)
     WHERE median_gap_days > 0 AND user_id IS NOT NULL;
+-- Customers in the middle of a rule's steps, by the time its last step was sent: with the user id in the
+-- index, planning reads them a range of user ids at a time without reading the rows.
+DROP INDEX outbox_rule_sent;
+CREATE INDEX outbox_rule_sent ON outbox (rule, sent_at, user_id) WHERE state = 'sent';

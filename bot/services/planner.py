@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,31 +97,39 @@ class NudgePlanner:
 
         expiring_bits, late_bits = bits(Fact.POINTS_EXPIRING), bits(Fact.LATE_SINCE)
 
-        # With windows, the customers inside one and which they are inside, worked out once through
-        # indexes, then read a slice at a time. Without, every customer, a slice at a time.
-        due = (
-            None
-            if windows is None
-            else await planning.due_masks(self._db, windows, only_eligible=not dry_run)
-        )
+        # With windows, how many customers (in id order) to look through for the next slice's due ones:
+        # as many as held a slice's worth last time, from a few slices' worth at first.
+        span = 4 * slice_size
 
-        async def read_slice(after: int) -> _Slice | None:
-            """The slice after `after`: a user id, or with windows a place in `due`'s lists."""
-            if due is None:
+        async def read_slice(after: int | None) -> _Slice | None:
+            """The slice of customers after the user id `after` (None: no more)."""
+            nonlocal span
+            if after is None:
+                return None
+            upto: int | None
+            if windows is None:
                 rows = await planning.customers_slice(self._db, after, slice_size, only_eligible=not dry_run)
                 if not rows:
                     return None
                 upto = rows[-1].user_id
             else:
-                ids, masks = due
-                if after >= len(ids):
-                    return None
-                upto = min(after + slice_size, len(ids))
-                mask_of = dict(zip(ids[after:upto], masks[after:upto], strict=True))
-                # Read again now: one may have opted out or gone since (then not found).
-                rows = await planning.customers_slice(
-                    self._db, 0, 0, only_eligible=not dry_run, among=ids[after:upto]
+                # Who among the next `span` customers is inside which windows, each window looked at
+                # through its index for them alone; a slice at a time, so that deciding starts at once
+                # (all million at first kept it waiting for 1.7 s).
+                upto = await planning.customer_after(self._db, after, span)
+                ids, masks = await planning.due_masks(
+                    self._db, windows, only_eligible=not dry_run, after=after, upto=upto
                 )
+                span = min(max(span * slice_size // max(len(ids), 1), slice_size), 50 * slice_size)
+                if len(ids) > slice_size:
+                    ids, masks = ids[:slice_size], masks[:slice_size]
+                    upto = ids[-1]
+                mask_of = dict(zip(ids, masks, strict=True))
+                rows = []
+                if ids:
+                    rows = await planning.customers_slice(
+                        self._db, 0, 0, only_eligible=not dry_run, among=ids
+                    )
                 for row in rows:
                     row.due_mask = mask_of[row.user_id]
                 if not rows:
@@ -143,10 +152,17 @@ class NudgePlanner:
         reading: asyncio.Task[_Slice | None] = asyncio.create_task(read_slice(0))
         writing: asyncio.Task[int] | None = None
         collecting = gc.isenabled()
+        switching = sys.getswitchinterval()
         try:
             # A run makes millions of short-lived objects and no reference cycles of its own; the
             # collections they would set off, each over the whole heap, took a third of the run.
             gc.disable()
+            # The connections' threads need Python's lock (GIL) for a moment at each trip, while this
+            # thread holds it deciding. A thread asks the holder to let go only after waiting this
+            # long without the lock changing hands, and deciding lets the event loop run (and so
+            # releases and takes the lock again) more often than the default 5 ms: the threads waited
+            # for the whole slice, and reading and writing did not overlap deciding at all.
+            sys.setswitchinterval(_SWITCH_INTERVAL)
             while (current := await reading) is not None:
                 reading = asyncio.create_task(read_slice(current.upto))
                 report.customers += len(current.rows)
@@ -159,6 +175,7 @@ class NudgePlanner:
                 report.written += await writing
                 writing = None
         finally:
+            sys.setswitchinterval(switching)
             if collecting:
                 gc.enable()
             for task in (reading, writing):
@@ -193,10 +210,9 @@ class NudgePlanner:
         decisions = report.decisions
         batch = OutboxBatch()
         for number, row in enumerate(current.rows):
-            if number % 200 == 0:
+            if number % 64 == 0:
                 # Let the next slice's reading and the last one's writing go on meanwhile: each of their
-                # trips to a connection's thread waits for this (every 1 000 customers, ~17 ms, the
-                # trips of a slice's reading and writing added up to seconds).
+                # trips to a connection's thread takes two turns of the event loop (~1 ms apart so).
                 await asyncio.sleep(0)
             if row.timezone is None:
                 zone = shop_zone
@@ -253,8 +269,9 @@ class _Slice:
     rows: list[planning.CustomerRow]
     expiring: dict[int, tuple[int, datetime]]
     past: dict[int, list[PastMessage]]
-    upto: int  # the next slice begins after this (a user id, or a place in the due customers' list)
+    upto: int | None  # the next slice begins after this user id (None: there is none)
 
 
 # The values of outcomes, looked up: `outcome.value` goes through a property, once for each decision.
+_SWITCH_INTERVAL = 0.0005  # seconds; see `plan`
 _OUTCOME_VALUES = {outcome: outcome.value for outcome in Outcome}

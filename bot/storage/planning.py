@@ -92,10 +92,10 @@ def _julian(moment: datetime) -> float:
 class _WindowSql:
     where: str  # inside the window and not yet given the rule for this period, or mid-steps
     where_params: list[Any]
-    # SELECTs of user ids, together a superset of `where`'s customers, each read through an index
-    # (migration 0008).
-    candidates: list[str]
-    candidates_params: list[Any]
+    # SELECTs of user ids with their parameters, together a superset of `where`'s customers, each read
+    # through the index it names (migration 0008) and ending in its WHERE clause: `due_masks` adds a
+    # range of user ids to it.
+    candidates: list[tuple[str, list[Any]]]
 
 
 def _between(expr: str, start: Any, end: Any, terms: list[str], params: list[Any]) -> None:
@@ -107,10 +107,15 @@ def _between(expr: str, start: Any, end: Any, terms: list[str], params: list[Any
         params.append(end)
 
 
+_ACCOUNT_INDEX = {
+    Fact.FIRST_PURCHASE_AT: "loyalty_accounts_first_purchase",
+    Fact.LAST_PURCHASE_AT: "loyalty_accounts_last_purchase",
+    Fact.RESTOCK_DUE_AT: "loyalty_accounts_restock_due",
+}
 # Customers late by their own rhythm about now, through the index on whole days of median gap and last
 # purchase (migration 0008): one range of last purchases for each day count (`_late_ranges`).
 _LATE_CANDIDATES = """
-    SELECT a.user_id FROM json_each(?) r JOIN loyalty_accounts a
+    SELECT a.user_id FROM json_each(?) r JOIN loyalty_accounts a INDEXED BY loyalty_accounts_rhythm
       ON CAST(a.median_gap_days AS INTEGER) = json_extract(r.value, '$[0]')
      AND a.last_purchase_at >= json_extract(r.value, '$[1]')
      AND a.last_purchase_at <= json_extract(r.value, '$[2]')
@@ -137,35 +142,45 @@ def _late_ranges(
 def _window_sql(w: DueWindow) -> _WindowSql:
     terms: list[str] = []
     params: list[Any] = []
-    found: list[Any] = []  # the candidates' parameters
+    candidates: list[tuple[str, list[Any]]] = []
 
     def between(expr: str, start: Any, end: Any) -> None:
         _between(expr, start, end, terms, params)
 
-    def accounts(fact: str, start: Any, end: Any) -> str:
-        # `user_id IS NOT NULL` lets SQLite use the partial index (an unlinked record is nobody's).
-        where = ["user_id IS NOT NULL"]
-        _between(fact, start, end, where, found)
-        return f"SELECT user_id FROM loyalty_accounts WHERE {' AND '.join(where)}"
-
     match w.fact:
         case Fact.CONSENT_AT:
             between("c.consent_at", _moment(w.start), _moment(w.end))
-            where = ["consent_at IS NOT NULL"]
-            _between("consent_at", _moment(w.start), _moment(w.end), where, found)
-            candidates = [f"SELECT user_id FROM customers WHERE {' AND '.join(where)}"]
+            found: list[Any] = []
+            conditions = ["consent_at IS NOT NULL"]
+            _between("consent_at", _moment(w.start), _moment(w.end), conditions, found)
+            candidates.append(
+                (
+                    "SELECT user_id FROM customers INDEXED BY customers_consent_at "
+                    f"WHERE {' AND '.join(conditions)}",
+                    found,
+                )
+            )
         case Fact.FIRST_PURCHASE_AT | Fact.LAST_PURCHASE_AT | Fact.RESTOCK_DUE_AT:
             between(f"a.{w.fact.value}", _moment(w.start), _moment(w.end))
-            candidates = [accounts(w.fact.value, _moment(w.start), _moment(w.end))]
+            found = []
+            # `user_id IS NOT NULL` lets SQLite use the partial index (an unlinked record is nobody's).
+            conditions = [f"{w.fact.value} IS NOT NULL", "user_id IS NOT NULL"]
+            _between(w.fact.value, _moment(w.start), _moment(w.end), conditions, found)
+            candidates.append(
+                (
+                    f"SELECT user_id FROM loyalty_accounts INDEXED BY {_ACCOUNT_INDEX[w.fact]} "
+                    f"WHERE {' AND '.join(conditions)}",
+                    found,
+                )
+            )
         case Fact.LATE_SINCE:
             terms += ["a.purchase_count >= ?", "a.median_gap_days > 0", "a.last_purchase_at > ?"]
             params += [w.min_purchases, _moment(w.last_purchase_after)]
             if w.start is not None and w.end is not None and w.last_purchase_after and w.late_multiple > 0:
-                candidates = [_LATE_CANDIDATES]
                 ranges = _late_ranges(w.start, w.end, w.last_purchase_after, w.late_multiple)
-                found += [orjson.dumps(ranges).decode(), w.min_purchases]
+                candidates.append((_LATE_CANDIDATES, [orjson.dumps(ranges).decode(), w.min_purchases]))
             else:  # not a window `due_windows` makes: whoever has a rhythm
-                candidates = ["SELECT user_id FROM loyalty_accounts WHERE user_id IS NOT NULL"]
+                candidates.append(("SELECT user_id FROM loyalty_accounts WHERE user_id IS NOT NULL", []))
             # In days, a minute wider each side than the rules' exact Decimal arithmetic.
             late = f"(julianday(a.last_purchase_at) + a.median_gap_days * {w.late_multiple!r})"
             slack = 1 / 1440
@@ -175,18 +190,28 @@ def _window_sql(w: DueWindow) -> _WindowSql:
                 None if w.end is None else _julian(w.end) + slack,
             )
         case Fact.BIRTHDAY:
-            terms.append(f"c.birthday IN ({', '.join('?' * len(w.days))})")
+            marks = ", ".join("?" * len(w.days))
+            terms.append(f"c.birthday IN ({marks})")
             params += list(w.days)
-            candidates = [f"SELECT user_id FROM customers WHERE birthday IN ({', '.join('?' * len(w.days))})"]
-            found += list(w.days)
+            candidates.append(
+                (
+                    "SELECT user_id FROM customers INDEXED BY customers_birthday "
+                    f"WHERE birthday IN ({marks})",
+                    list(w.days),
+                )
+            )
         case Fact.POINTS_EXPIRING:
             terms.append(_EXPIRING)
             params += [_moment(w.start), _moment(w.end)]
-            candidates = [
-                "SELECT a.user_id FROM points_ledger l JOIN loyalty_accounts a ON a.id = l.account_id "
-                "WHERE l.expires_at >= ? AND l.expires_at <= ? AND l.points > 0 AND a.user_id IS NOT NULL"
-            ]
-            found += [_moment(w.start), _moment(w.end)]
+            candidates.append(
+                (
+                    "SELECT a.user_id FROM points_ledger l INDEXED BY points_ledger_expiring "
+                    "JOIN loyalty_accounts a ON a.id = l.account_id "
+                    "WHERE l.expires_at >= ? AND l.expires_at <= ? AND l.points > 0 "
+                    "AND a.user_id IS NOT NULL",
+                    [_moment(w.start), _moment(w.end)],
+                )
+            )
     if w.win_back:
         terms.append("c.no_win_back = 0")
     if w.cooled_after is not None:
@@ -203,7 +228,7 @@ def _window_sql(w: DueWindow) -> _WindowSql:
         params.append(w.rule)
     sql = "(" + " AND ".join(terms) + ")"
     if w.next_step_sent is None:
-        return _WindowSql(sql, params, candidates, found)
+        return _WindowSql(sql, params, candidates)
     # In the middle of the rule's steps (of this period, where SQL can tell it): the last step so far
     # sent, and no later step written yet.
     customer = f"(c.user_id, {period})" if period is not None else "c.user_id"
@@ -219,45 +244,61 @@ def _window_sql(w: DueWindow) -> _WindowSql:
         [*params, *sequence_params],
         [
             *candidates,
-            "SELECT user_id FROM outbox WHERE rule = ? AND state = 'sent' AND sent_at BETWEEN ? AND ?",
+            (
+                "SELECT user_id FROM outbox INDEXED BY outbox_rule_sent "
+                "WHERE rule = ? AND state = 'sent' AND sent_at BETWEEN ? AND ?",
+                sequence_params,
+            ),
         ],
-        [*found, *sequence_params],
     )
 
 
 async def due_masks(
-    q: Reader, due: Sequence[DueWindow], *, only_eligible: bool
+    q: Reader, due: Sequence[DueWindow], *, only_eligible: bool, after: int = 0, upto: int | None = None
 ) -> tuple[array[int], array[int]]:
-    """The customers inside at least one of these windows (or in the middle of a rule's steps), in id
-    order, and for each a mask: bit i set when inside window i (so rule i's first or next step can be
-    due). `only_eligible`: consent granted and reachable.
+    """The customers with after < user_id <= upto (no upper end when None) inside at least one of these
+    windows (or in the middle of a rule's steps), in id order, and for each a mask: bit i set when inside
+    window i (so rule i's first or next step can be due). `only_eligible`: consent granted and reachable.
 
     Each window is looked at only for the customers its index finds (migration 0008), and only for
     itself. Looking at every window for every customer (a million) was half the reading of a planning
-    run; so was looking again, for the customers found, at which windows they are in. (Half the windows
-    on a second connection at the same time: no faster, 20 MB more.)"""
+    run; so was looking again, for the customers found, at which windows they are in."""
     selects: list[str] = []
     params: list[Any] = []
     eligible = "c.consent = 'granted' AND c.reachable = 1 AND " if only_eligible else ""
+    users = " AND user_id > ?" + ("" if upto is None else " AND user_id <= ?")
+    bounds = [after] if upto is None else [after, upto]
     for i, w in enumerate(due):
         clause = _window_sql(w)
         selects.append(
             f"SELECT c.user_id, {1 << i} AS bit FROM customers c "
             "LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id "
-            f"WHERE c.user_id IN ({' UNION '.join(clause.candidates)}) AND {eligible}{clause.where}"
+            f"WHERE c.user_id IN ({' UNION '.join(sql + users for sql, _ in clause.candidates)}) "
+            f"AND {eligible}{clause.where}"
         )
-        params += [*clause.candidates_params, *clause.where_params]
+        params += [p for _, found in clause.candidates for p in (*found, *bounds)]
+        params += clause.where_params
     if not selects:
         return array("q"), array("q")
-    row = await q.fetch_one(
+    # fetch_all: one trip to the connection's thread (fetch_one takes three, each waiting for the event
+    # loop, which the planner keeps busy deciding the last slice).
+    (row,) = await q.fetch_all(
         "SELECT json_group_array(user_id), json_group_array(mask) FROM ("
         f"SELECT user_id, SUM(bit) AS mask FROM ({' UNION ALL '.join(selects)}) "
         "GROUP BY user_id ORDER BY user_id)",
         params,
     )
-    assert row is not None  # an aggregate without GROUP BY: always one row
     # 8 bytes an id, not a Python int's 36.
     return array("q", orjson.loads(row[0])), array("q", orjson.loads(row[1]))
+
+
+async def customer_after(q: Reader, after: int, count: int) -> int | None:
+    """The user id `count` customers after `after` (in id order); None when fewer are left."""
+    found = await q.fetch_all(  # fetch_all: one trip to the connection's thread (see due_masks)
+        "SELECT user_id FROM customers WHERE user_id > ? ORDER BY user_id LIMIT 1 OFFSET ?",
+        (after, count - 1),
+    )
+    return int(found[0][0]) if found else None
 
 
 # `customers_slice`'s columns as read through `fetch_packed`: the median gap as exact text.
