@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import gc
 import sys
+from array import array
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,33 +99,29 @@ class NudgePlanner:
 
         expiring_bits, late_bits = bits(Fact.POINTS_EXPIRING), bits(Fact.LATE_SINCE)
 
-        # With windows, how many customers (in id order) to look through for the next slice's due ones:
-        # as many as held a slice's worth last time, from a few slices' worth at first.
-        span = 4 * slice_size
+        # With windows, for each the customers its index finds (ids only, all at once), and all of them
+        # in id order: a slice at a time, which of them are inside which windows, then their records.
+        candidates = None if windows is None else await planning.due_candidates(self._db, windows)
+        everyone = None if candidates is None else array("q", sorted(set().union(*candidates)))
 
-        async def read_slice(after: int | None) -> _Slice | None:
-            """The slice of customers after the user id `after` (None: no more)."""
-            nonlocal span
-            if after is None:
-                return None
-            upto: int | None
-            if windows is None:
+        async def read_slice(after: int) -> _Slice | None:
+            """The slice after `after`: a user id, or with windows a place in `everyone`."""
+            if windows is None or candidates is None or everyone is None:  # every customer
                 rows = await planning.customers_slice(self._db, after, slice_size, only_eligible=not dry_run)
                 if not rows:
                     return None
                 upto = rows[-1].user_id
             else:
-                # Who among the next `span` customers is inside which windows, each window looked at
-                # through its index for them alone; a slice at a time, so that deciding starts at once
-                # (all million at first kept it waiting for 1.7 s).
-                upto = await planning.customer_after(self._db, after, span)
+                if after >= len(everyone):
+                    return None
+                upto = min(after + slice_size, len(everyone))
+                first, last = everyone[after], everyone[upto - 1]
                 ids, masks = await planning.due_masks(
-                    self._db, windows, only_eligible=not dry_run, after=after, upto=upto
+                    self._db,
+                    windows,
+                    [found[bisect_left(found, first) : bisect_right(found, last)] for found in candidates],
+                    only_eligible=not dry_run,
                 )
-                span = min(max(span * slice_size // max(len(ids), 1), slice_size), 50 * slice_size)
-                if len(ids) > slice_size:
-                    ids, masks = ids[:slice_size], masks[:slice_size]
-                    upto = ids[-1]
                 mask_of = dict(zip(ids, masks, strict=True))
                 rows = []
                 if ids:
@@ -269,7 +267,7 @@ class _Slice:
     rows: list[planning.CustomerRow]
     expiring: dict[int, tuple[int, datetime]]
     past: dict[int, list[PastMessage]]
-    upto: int | None  # the next slice begins after this user id (None: there is none)
+    upto: int  # the next slice begins after this (a user id, or a place in the due customers' list)
 
 
 # The values of outcomes, looked up: `outcome.value` goes through a property, once for each decision.

@@ -253,52 +253,59 @@ def _window_sql(w: DueWindow) -> _WindowSql:
     )
 
 
-async def due_masks(
-    q: Reader, due: Sequence[DueWindow], *, only_eligible: bool, after: int = 0, upto: int | None = None
-) -> tuple[array[int], array[int]]:
-    """The customers with after < user_id <= upto (no upper end when None) inside at least one of these
-    windows (or in the middle of a rule's steps), in id order, and for each a mask: bit i set when inside
-    window i (so rule i's first or next step can be due). `only_eligible`: consent granted and reachable.
+async def due_candidates(q: Reader, due: Sequence[DueWindow]) -> list[array[int]]:
+    """For each window, in id order, the user ids its index finds: a superset of the customers inside it
+    (or in the middle of its rule's steps). Ids only, read from the indexes (migration 0008) in one
+    statement; which of them are inside is for `due_masks`, a slice at a time."""
+    if not due:
+        return []
+    columns: list[str] = []
+    params: list[Any] = []
+    for w in due:
+        candidates = _window_sql(w).candidates
+        columns.append(
+            f"(SELECT json_group_array(user_id) FROM ({' UNION '.join(sql for sql, _ in candidates)}))"
+        )
+        params += [p for _, found in candidates for p in found]
+    # fetch_all: one trip to the connection's thread (fetch_one takes three, each waiting for the event
+    # loop, which the planner keeps busy deciding).
+    (row,) = await q.fetch_all(f"SELECT {', '.join(columns)}", params)
+    # 8 bytes an id, not a Python int's 36.
+    return [array("q", sorted(orjson.loads(found or "[]"))) for found in row]
 
-    Each window is looked at only for the customers its index finds (migration 0008), and only for
-    itself. Looking at every window for every customer (a million) was half the reading of a planning
-    run; so was looking again, for the customers found, at which windows they are in."""
+
+async def due_masks(
+    q: Reader, due: Sequence[DueWindow], candidates: Sequence[Sequence[int]], *, only_eligible: bool
+) -> tuple[array[int], array[int]]:
+    """Of the customers `candidates[i]` for each window i (some of what `due_candidates` found), those
+    inside at least one window, in id order, and for each a mask: bit i set when inside window i (so rule
+    i's first or next step can be due). `only_eligible`: consent granted and reachable.
+
+    Each window is looked at only for its own candidates. Looking at every window for every customer
+    (a million) was half the reading of a planning run; so was looking again, for the customers found,
+    at which windows they are in."""
     selects: list[str] = []
     params: list[Any] = []
     eligible = "c.consent = 'granted' AND c.reachable = 1 AND " if only_eligible else ""
-    users = " AND user_id > ?" + ("" if upto is None else " AND user_id <= ?")
-    bounds = [after] if upto is None else [after, upto]
-    for i, w in enumerate(due):
+    for i, (w, ids) in enumerate(zip(due, candidates, strict=True)):
+        if not ids:
+            continue
         clause = _window_sql(w)
         selects.append(
             f"SELECT c.user_id, {1 << i} AS bit FROM customers c "
             "LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id "
-            f"WHERE c.user_id IN ({' UNION '.join(sql + users for sql, _ in clause.candidates)}) "
-            f"AND {eligible}{clause.where}"
+            f"WHERE c.user_id IN (SELECT value FROM json_each(?)) AND {eligible}{clause.where}"
         )
-        params += [p for _, found in clause.candidates for p in (*found, *bounds)]
-        params += clause.where_params
+        params += [json_values(ids), *clause.where_params]
     if not selects:
         return array("q"), array("q")
-    # fetch_all: one trip to the connection's thread (fetch_one takes three, each waiting for the event
-    # loop, which the planner keeps busy deciding the last slice).
-    (row,) = await q.fetch_all(
+    (row,) = await q.fetch_all(  # fetch_all: one trip (see due_candidates)
         "SELECT json_group_array(user_id), json_group_array(mask) FROM ("
         f"SELECT user_id, SUM(bit) AS mask FROM ({' UNION ALL '.join(selects)}) "
         "GROUP BY user_id ORDER BY user_id)",
         params,
     )
-    # 8 bytes an id, not a Python int's 36.
     return array("q", orjson.loads(row[0])), array("q", orjson.loads(row[1]))
-
-
-async def customer_after(q: Reader, after: int, count: int) -> int | None:
-    """The user id `count` customers after `after` (in id order); None when fewer are left."""
-    found = await q.fetch_all(  # fetch_all: one trip to the connection's thread (see due_masks)
-        "SELECT user_id FROM customers WHERE user_id > ? ORDER BY user_id LIMIT 1 OFFSET ?",
-        (after, count - 1),
-    )
-    return int(found[0][0]) if found else None
 
 
 # `customers_slice`'s columns as read through `fetch_packed`: the median gap as exact text.
