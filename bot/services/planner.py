@@ -150,17 +150,16 @@ class NudgePlanner:
         reading: asyncio.Task[_Slice | None] = asyncio.create_task(read_slice(0))
         writing: asyncio.Task[int] | None = None
         collecting = gc.isenabled()
-        switching = sys.getswitchinterval()
+        # The connections' threads need Python's lock (GIL) for a moment at each trip, while this thread
+        # holds it deciding. A thread asks the holder to let go only after waiting the switch interval
+        # without the lock changing hands, and deciding lets the event loop run (and so releases and
+        # takes the lock again) more often than the default 5 ms: the threads waited for the whole
+        # slice, and reading and writing did not overlap deciding at all.
+        _SHORT_SWITCHING.enter()
         try:
             # A run makes millions of short-lived objects and no reference cycles of its own; the
             # collections they would set off, each over the whole heap, took a third of the run.
             gc.disable()
-            # The connections' threads need Python's lock (GIL) for a moment at each trip, while this
-            # thread holds it deciding. A thread asks the holder to let go only after waiting this
-            # long without the lock changing hands, and deciding lets the event loop run (and so
-            # releases and takes the lock again) more often than the default 5 ms: the threads waited
-            # for the whole slice, and reading and writing did not overlap deciding at all.
-            sys.setswitchinterval(_SWITCH_INTERVAL)
             while (current := await reading) is not None:
                 reading = asyncio.create_task(read_slice(current.upto))
                 report.customers += len(current.rows)
@@ -173,7 +172,7 @@ class NudgePlanner:
                 report.written += await writing
                 writing = None
         finally:
-            sys.setswitchinterval(switching)
+            _SHORT_SWITCHING.leave()
             if collecting:
                 gc.enable()
             for task in (reading, writing):
@@ -271,5 +270,25 @@ class _Slice:
 
 
 # The values of outcomes, looked up: `outcome.value` goes through a property, once for each decision.
-_SWITCH_INTERVAL = 0.0005  # seconds; see `plan`
+class _ShortSwitching:
+    """The interpreter's switch interval at 0.5 ms while any planning runs (see `plan`), then as it was:
+    two runs at once (the scheduler's and a staff member's dry run) must not leave it short."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._before = sys.getswitchinterval()
+
+    def enter(self) -> None:
+        if self._running == 0:
+            self._before = sys.getswitchinterval()
+            sys.setswitchinterval(0.0005)
+        self._running += 1
+
+    def leave(self) -> None:
+        self._running -= 1
+        if self._running == 0:
+            sys.setswitchinterval(self._before)
+
+
+_SHORT_SWITCHING = _ShortSwitching()
 _OUTCOME_VALUES = {outcome: outcome.value for outcome in Outcome}

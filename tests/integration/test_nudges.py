@@ -12,6 +12,7 @@ import asyncio
 import random
 import re
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field
@@ -997,3 +998,21 @@ async def test_the_windows_decide_what_deciding_for_everyone_decides(
         "late",
     } <= rules
     assert planned > 100
+
+
+async def test_planning_leaves_the_switch_interval_as_it_found_it(
+    make_shop: Callable[..., Awaitable[Shop]],
+) -> None:
+    """Planning shortens the interpreter's switch interval while it runs; two runs at once (the
+    scheduler's and a dry run) must not leave it short."""
+    shop = await make_shop()
+    await shop.join(7001, "Olena")
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+    plans = [asyncio.create_task(shop.planner.plan(dry_run=True)) for _ in range(2)]
+    while not all(plan.done() for plan in plans):
+        seen.append(sys.getswitchinterval())
+        await asyncio.sleep(0)
+    await asyncio.gather(*plans)
+    assert sys.getswitchinterval() == before
+    assert min(seen) < before  # and it was shorter meanwhile
