@@ -158,9 +158,6 @@ class OutboxBatch:
             texts = self.groups[group] = []
         texts.append(due_text + key)
 
-    def __len__(self) -> int:
-        return len(self._seen)
-
 
 async def insert_many(db: Database, rows: Iterable[NewOutboxRow], now: datetime) -> int:
     """Insert planned rows; a row whose dedupe key exists is left alone (as is a second row with the key

@@ -93,8 +93,7 @@ class _WindowSql:
     where: str  # inside the window and not yet given the rule for this period, or mid-steps
     where_params: list[Any]
     # SELECTs of user ids with their parameters, together a superset of `where`'s customers, each read
-    # through the index it names (migration 0008) and ending in its WHERE clause: `due_masks` adds a
-    # range of user ids to it.
+    # through the index it names (migration 0008).
     candidates: list[tuple[str, list[Any]]]
 
 
