@@ -125,9 +125,7 @@ class NudgePlanner:
                 mask_of = dict(zip(ids, masks, strict=True))
                 rows = []
                 if ids:
-                    rows = await planning.customers_slice(
-                        self._db, 0, 0, only_eligible=not dry_run, among=ids
-                    )
+                    rows = await planning.customers_among(self._db, ids, only_eligible=not dry_run)
                 for row in rows:
                     row.due_mask = mask_of[row.user_id]
                 if not rows:

@@ -138,6 +138,15 @@ def _late_ranges(
     return ranges
 
 
+def _in_range(table: str, index: str, column: str, w: DueWindow, *also: str) -> tuple[str, list[Any]]:
+    """Candidates whose `column` lies in the window's range, read through `index` (a partial index on
+    `column IS NOT NULL` and `also`)."""
+    conditions = [f"{column} IS NOT NULL", *also]
+    found: list[Any] = []
+    _between(column, _moment(w.start), _moment(w.end), conditions, found)
+    return f"SELECT user_id FROM {table} INDEXED BY {index} WHERE {' AND '.join(conditions)}", found
+
+
 def _window_sql(w: DueWindow) -> _WindowSql:
     terms: list[str] = []
     params: list[Any] = []
@@ -149,28 +158,12 @@ def _window_sql(w: DueWindow) -> _WindowSql:
     match w.fact:
         case Fact.CONSENT_AT:
             between("c.consent_at", _moment(w.start), _moment(w.end))
-            found: list[Any] = []
-            conditions = ["consent_at IS NOT NULL"]
-            _between("consent_at", _moment(w.start), _moment(w.end), conditions, found)
-            candidates.append(
-                (
-                    "SELECT user_id FROM customers INDEXED BY customers_consent_at "
-                    f"WHERE {' AND '.join(conditions)}",
-                    found,
-                )
-            )
+            candidates.append(_in_range("customers", "customers_consent_at", "consent_at", w))
         case Fact.FIRST_PURCHASE_AT | Fact.LAST_PURCHASE_AT | Fact.RESTOCK_DUE_AT:
             between(f"a.{w.fact.value}", _moment(w.start), _moment(w.end))
-            found = []
             # `user_id IS NOT NULL` lets SQLite use the partial index (an unlinked record is nobody's).
-            conditions = [f"{w.fact.value} IS NOT NULL", "user_id IS NOT NULL"]
-            _between(w.fact.value, _moment(w.start), _moment(w.end), conditions, found)
             candidates.append(
-                (
-                    f"SELECT user_id FROM loyalty_accounts INDEXED BY {_ACCOUNT_INDEX[w.fact]} "
-                    f"WHERE {' AND '.join(conditions)}",
-                    found,
-                )
+                _in_range("loyalty_accounts", _ACCOUNT_INDEX[w.fact], w.fact.value, w, "user_id IS NOT NULL")
             )
         case Fact.LATE_SINCE:
             terms += ["a.purchase_count >= ?", "a.median_gap_days > 0", "a.last_purchase_at > ?"]
@@ -316,52 +309,62 @@ _SLICE_PACKED = (
 )  # fmt: skip
 
 
+_SLICE_COLUMNS = """
+    c.user_id, c.consent, c.consent_at, c.reachable, c.frequency, c.paused_until, c.timezone, c.birthday,
+    c.no_win_back, a.id AS account_id, a.purchase_count, a.first_purchase_at, a.last_purchase_at,
+    a.median_gap_days, a.restock_sku, a.restock_due_at, -1 AS due_mask"""
+_ELIGIBLE = " AND c.consent = 'granted' AND c.reachable = 1"
+
+
 async def customers_slice(
-    q: Reader,
-    after_user: int,
-    limit: int,
-    *,
-    only_eligible: bool,
-    among: Sequence[int] | None = None,
+    q: Reader, after_user: int, limit: int, *, only_eligible: bool
 ) -> list[CustomerRow]:
     """Customers with user_id > after_user, in id order, with their purchase summary.
 
-    `only_eligible`: consent granted and reachable. `among`: only these customers (then `after_user`
-    and `limit` do not apply), e.g. the next of `due_masks`; their `due_mask` is left for the caller.
+    `only_eligible`: consent granted and reachable.
     """
-    where = ["c.user_id > ?"]
-    params: list[Any] = [after_user]
-    if among is not None:
-        where = ["c.user_id IN (SELECT value FROM json_each(?))"]
-        params = [json_values(among)]
-        limit = len(among)
-    if only_eligible:
-        where.append("c.consent = 'granted' AND c.reachable = 1")
-    sql = f"""
-        SELECT c.user_id, c.consent, c.consent_at, c.reachable, c.frequency, c.paused_until, c.timezone,
-               c.birthday, c.no_win_back, a.id AS account_id, a.purchase_count, a.first_purchase_at,
-               a.last_purchase_at, a.median_gap_days, a.restock_sku, a.restock_due_at, -1 AS due_mask
+    return await _customer_rows(
+        q,
+        f"""
+        SELECT {_SLICE_COLUMNS}
         FROM customers c LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id
-        WHERE {" AND ".join(where)}
+        WHERE c.user_id > ?{_ELIGIBLE if only_eligible else ""}
         ORDER BY c.user_id LIMIT ?
-        """
+        """,
+        (after_user, limit),
+    )
+
+
+async def customers_among(q: Reader, user_ids: Sequence[int], *, only_eligible: bool) -> list[CustomerRow]:
+    """These customers (those still there), in id order, with their purchase summary, e.g. the next of
+    `due_masks`; their `due_mask` is left for the caller. `only_eligible`: consent granted and reachable.
+    """
+    return await _customer_rows(
+        q,
+        f"""
+        SELECT {_SLICE_COLUMNS}
+        FROM customers c LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id
+        WHERE c.user_id IN (SELECT value FROM json_each(?)){_ELIGIBLE if only_eligible else ""}
+        ORDER BY c.user_id
+        """,
+        (json_values(user_ids),),
+    )
+
+
+async def _customer_rows(q: Reader, sql: str, params: Sequence[Any]) -> list[CustomerRow]:
+    """The rows of `sql`, which selects `_SLICE_COLUMNS`, in id order."""
     rows: Sequence[Sequence[Any]]
     if await _reals_come_back_from_text(q):
         # The slice as one JSON array, in one row: the connection's thread then takes Python's lock
         # (GIL) once, not once a customer. Row by row, it waited for the lock while the planner decided
         # the last slice, for longer than SQLite took. JSON keeps 15 digits of a REAL: the median gap
         # goes as text with 21, which this SQLite turns out exactly (checked once, below).
-        in_json = await fetch_packed(
-            q,
-            sql,
-            (*params, limit),
-            _SLICE_PACKED,
-        )
+        in_json = await fetch_packed(q, sql, params, _SLICE_PACKED)
         # In id order, as the subquery gives them (SQLite keeps it, though no aggregate promises to).
         in_json.sort(key=_first)
         rows = in_json
     else:
-        rows = await q.fetch_all(sql, (*params, limit))
+        rows = await q.fetch_all(sql, params)
     # Positional, unpacked: a planning run makes hundreds of thousands of these.
     return [
         CustomerRow(
