@@ -104,17 +104,22 @@ class NudgePlanner:
         candidates = None if windows is None else await planning.due_candidates(self._db, windows)
         everyone = None if candidates is None else array("q", sorted(set().union(*candidates)))
 
+        # Small slices first and last: nothing is decided while the first is read, nor written while
+        # the last is decided (a full slice is about half a second each).
+        sizes = iter(slice_sizes(slice_size, None if everyone is None else len(everyone)))
+
         async def read_slice(after: int) -> _Slice | None:
             """The slice after `after`: a user id, or with windows a place in `everyone`."""
+            size = next(sizes, slice_size)
             if windows is None or candidates is None or everyone is None:  # every customer
-                rows = await planning.customers_slice(self._db, after, slice_size, only_eligible=not dry_run)
+                rows = await planning.customers_slice(self._db, after, size, only_eligible=not dry_run)
                 if not rows:
                     return None
                 upto = rows[-1].user_id
             else:
                 if after >= len(everyone):
                     return None
-                upto = min(after + slice_size, len(everyone))
+                upto = min(after + size, len(everyone))
                 first, last = everyone[after], everyone[upto - 1]
                 ids, masks = await planning.due_masks(
                     self._db,
@@ -255,6 +260,33 @@ class NudgePlanner:
                         decision.reason if held_out else None,
                     )
         return batch
+
+
+def slice_sizes(size: int, total: int | None) -> list[int]:
+    """How many customers each slice holds: an eighth, a quarter and half of `size` first, then `size`;
+    with a `total` known, all of them, the last slices as small as the first in reverse. Unknown, the
+    first few only (`size` after them)."""
+    ramp = [part for part in (size // 8, size // 4, size // 2) if part > 0]
+    if total is None:
+        return ramp
+    sizes: list[int] = []
+    left = total
+    for part in ramp:
+        if left > 0:
+            sizes.append(min(part, left))
+            left -= sizes[-1]
+    tail = ramp[::-1]
+    while left > size + sum(tail):
+        sizes.append(size)
+        left -= size
+    if left > sum(tail):
+        sizes.append(left - sum(tail))
+        left = sum(tail)
+    for part in tail:
+        if left > 0:
+            sizes.append(min(part, left))
+            left -= sizes[-1]
+    return sizes
 
 
 @dataclass(frozen=True)
