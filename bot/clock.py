@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class Clock(Protocol):
@@ -62,3 +63,13 @@ class OffsetClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
+
+
+def zone_named(name: str) -> ZoneInfo | None:
+    """The IANA time zone of this name, None for a name that is not one."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name that is a folder of zones ("Europe", IsADirectoryError) or too long to be a
+        # file name; ZoneInfo reads the zone from a file of that name.
+        return None

@@ -10,7 +10,7 @@ import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from babel.numbers import is_currency
@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from bot import SUPPORTED_LANGUAGES
+from bot.clock import zone_named
 
 TELEGRAM_API_BASE = "https://api.telegram.org"
 TOKEN_ENV = "BOT_TOKEN"
@@ -71,10 +72,8 @@ class ShopConfig(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Kyiv')") from None
+        if zone_named(value) is None:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Kyiv')")
         return value
 
     @field_validator("currency")

@@ -7,7 +7,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from bot.clock import zone_named
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,4 @@ def _holdout_hash(rule: str) -> hashlib._Hash:
 
 def zone_or(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
     """The customer's time zone by name, or the shop's when they gave none (or one we do not know)."""
-    if not name:
-        return fallback
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return fallback
+    return (zone_named(name) or fallback) if name else fallback

@@ -84,6 +84,9 @@ def test_valid_values_are_kept() -> None:
         ({"staff": {"owners": 5}}, "[staff] owners:", "list"),
         ({"shop": {"timezone": "Mars/Base"}}, "[shop] timezone:", "unknown time zone 'Mars/Base'"),
         ({"shop": {"timezone": "Kyiv"}}, "[shop] timezone:", "unknown time zone"),
+        # A folder of zones, and a name too long for a file name: ZoneInfo raises OSError for both.
+        ({"shop": {"timezone": "Europe"}}, "[shop] timezone:", "unknown time zone 'Europe'"),
+        ({"shop": {"timezone": "Europe/" + "K" * 300}}, "[shop] timezone:", "unknown time zone"),
         ({"shop": {"currency": "uah"}}, "[shop] currency:", "unknown currency 'uah'"),
         ({"shop": {"currency": "HRYVNIA"}}, "[shop] currency:", "unknown currency"),
         ({"shop": {"currency": "ZZZ"}}, "[shop] currency:", "unknown currency 'ZZZ'"),

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.rules.pacing import Caps, QuietHours, customer_caps, in_holdout
+from bot.rules.pacing import Caps, QuietHours, customer_caps, in_holdout, zone_or
 from bot.services.nudges import PerChatSpacing, SlidingWindowLimiter
 
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -447,3 +447,14 @@ def test_per_chat_spacing_with_zero_interval_never_waits() -> None:
     asyncio.run(scenario())
     assert fake.now == 0.0
     assert fake.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "name", [None, "", "Mars/Base", "Europe", "Europe/" + "K" * 300, "../etc", "Kyiv\x00"]
+)
+def test_a_customer_zone_that_is_not_one_falls_back_to_the_shops(name: str | None) -> None:
+    assert zone_or(name, KYIV) is KYIV
+
+
+def test_a_customer_zone_that_is_one_is_theirs() -> None:
+    assert zone_or("America/New_York", KYIV) == ZoneInfo("America/New_York")
