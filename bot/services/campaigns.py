@@ -85,7 +85,7 @@ class CampaignService:
         unpaused: list[tuple[int, str]] = []  # (user id, frequency)
         segments = self._config.nudges.segments
         await refresh_purchase_summaries(self._db)
-        async for row in planning.iter_customers(self._db, only_eligible=True):
+        async for row in planning.iter_customers(self._db, self._config.shop.zone, only_eligible=True):
             current = segment_for(now, row.purchases, row.first_purchase_at, row.last_purchase_at, segments)
             if segment != "all" and current.value != segment:
                 continue

@@ -117,7 +117,7 @@ class ConsoleService:
         )
         segments = self._config.nudges.segments
         await refresh_purchase_summaries(self._db)
-        async for row in planning.iter_customers(self._db, only_eligible=False):
+        async for row in planning.iter_customers(self._db, self._config.shop.zone, only_eligible=False):
             current = segment_for(now, row.purchases, row.first_purchase_at, row.last_purchase_at, segments)
             view.segments[current.value] += 1
         for segment in Segment:

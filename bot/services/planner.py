@@ -16,14 +16,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.config import Config, RuleConfig
-from bot.models import ConsentState
 from bot.rules.nudges import (
     HISTORY_WINDOW,
-    CustomerFacts,
     Decision,
     Fact,
     Outcome,
@@ -31,7 +28,7 @@ from bot.rules.nudges import (
     due_windows,
     plan_customer,
 )
-from bot.rules.pacing import Caps, zone_or
+from bot.rules.pacing import Caps
 from bot.rules.segments import late_since_from
 from bot.services.loyalty import LoyaltyService
 from bot.services.summaries import refresh_purchase_summaries
@@ -98,6 +95,7 @@ class NudgePlanner:
             return -1 if windows is None else sum(1 << i for i, w in enumerate(windows) if w.fact is fact)
 
         expiring_bits, late_bits = bits(Fact.POINTS_EXPIRING), bits(Fact.LATE_SINCE)
+        shop_zone = self._config.shop.zone
 
         # With windows, for each the customers its index finds (ids only, all at once), and all of them
         # in id order: a slice at a time, which of them are inside which windows, then their records.
@@ -112,7 +110,9 @@ class NudgePlanner:
             """The slice after `after`: a user id, or with windows a place in `everyone`."""
             size = next(sizes, slice_size)
             if windows is None or candidates is None or everyone is None:  # every customer
-                rows = await planning.customers_slice(self._db, after, size, only_eligible=not dry_run)
+                rows = await planning.customers_slice(
+                    self._db, after, size, shop_zone, only_eligible=not dry_run
+                )
                 if not rows:
                     return None
                 upto = rows[-1].user_id
@@ -130,7 +130,7 @@ class NudgePlanner:
                 mask_of = dict(zip(ids, masks, strict=True))
                 rows = []
                 if ids:
-                    rows = await planning.customers_among(self._db, ids, only_eligible=not dry_run)
+                    rows = await planning.customers_among(self._db, ids, shop_zone, only_eligible=not dry_run)
                 for row in rows:
                     row.due_mask = mask_of[row.user_id]
                 if not rows:
@@ -200,9 +200,6 @@ class NudgePlanner:
         config = self._config.nudges
         segments = config.segments
         caps = self._caps
-        shop_zone = self._config.shop.zone
-        zones: dict[str, ZoneInfo] = {}
-        granted = ConsentState.GRANTED.value
         expiring = current.expiring
         past = current.past
         no_history: list[PastMessage] = []
@@ -214,34 +211,16 @@ class NudgePlanner:
                 # Let the next slice's reading and the last one's writing go on meanwhile: each of their
                 # trips to a connection's thread takes two turns of the event loop (~1 ms apart so).
                 await asyncio.sleep(0)
-            if row.timezone is None:
-                zone = shop_zone
-            elif (known := zones.get(row.timezone)) is not None:
-                zone = known
-            else:
-                zone = zones[row.timezone] = zone_or(row.timezone, shop_zone)
-            account = row.account_id
-            soonest = expiring.get(account) if account is not None else None
-            facts = CustomerFacts(
-                row.user_id,
-                row.consent_at if row.consent == granted else None,
-                row.reachable,
-                row.frequency,
-                row.paused_until,
-                zone,
-                row.birthday,
-                row.purchases,
-                row.first_purchase_at,
-                row.last_purchase_at,
-                late_since_from(row.last_purchase_at, row.purchases, row.median_gap_days, segments)
-                if row.due_mask & late_bits
-                else None,
-                soonest[1] if soonest else None,
-                row.restock,
-                row.no_win_back,
-            )
+            # The row is the customer's facts; what only some rules need is worked out for those in
+            # their windows.
+            if row.due_mask & late_bits:
+                row.late_since = late_since_from(
+                    row.last_purchase_at, row.purchases, row.median_gap_days, segments
+                )
+            if (account := row.account_id) is not None and (soonest := expiring.get(account)) is not None:
+                row.points_expiring_at = soonest[1]
             history = past.get(row.user_id, no_history)
-            for decision in plan_customer(facts, history, config, caps, now, rules_in(row.due_mask)):
+            for decision in plan_customer(row, history, config, caps, now, rules_in(row.due_mask)):
                 outcome = decision.outcome
                 counts[(decision.rule, _OUTCOME_VALUES[outcome], decision.reason)] += 1
                 if dry_run and len(decisions) < keep:

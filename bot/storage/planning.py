@@ -10,31 +10,24 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from bot.clock import from_db, to_db
-from bot.rules.nudges import DueWindow, Fact
+from bot.rules.nudges import CustomerFacts, DueWindow, Fact
+from bot.rules.pacing import zone_or
 from bot.storage.db import Reader, fetch_packed, json_values
 
 
 @dataclass(slots=True)  # not frozen: a million are made in a planning run, and frozen ones cost twice
-class CustomerRow:
-    user_id: int
-    consent: str
-    consent_at: datetime | None
-    reachable: bool
-    frequency: str
-    paused_until: datetime | None
-    timezone: str | None
-    birthday: str | None
-    account_id: int | None
-    purchases: int
-    first_purchase_at: datetime | None
-    last_purchase_at: datetime | None
-    no_win_back: bool = False
+class CustomerRow(CustomerFacts):
+    """A customer's record and purchase summary: the facts rules decide from (the planner adds when they
+    are late and when their points expire, where it can matter), and what it needs to find the rest.
+    One object, not a row and then the facts: planning reads hundreds of thousands."""
+
+    account_id: int | None = None
     median_gap_days: float | None = None
-    restock: tuple[str, datetime] | None = None
     # Bit i set: the customer is inside due window i (all set when no windows were asked for).
     due_mask: int = -1
 
@@ -302,29 +295,30 @@ async def due_masks(
 
 # `customers_slice`'s columns as read through `fetch_packed`: the median gap as exact text.
 _SLICE_PACKED = (
-    "user_id", "consent", "consent_at", "reachable", "frequency", "paused_until", "timezone", "birthday",
+    "user_id", "consent_granted_at", "reachable", "frequency", "paused_until", "timezone", "birthday",
     "no_win_back", "account_id", "purchase_count", "first_purchase_at", "last_purchase_at",
     "CASE WHEN median_gap_days IS NOT NULL THEN printf('%!.20e', median_gap_days) END",
-    "restock_sku", "restock_due_at", "due_mask",
+    "restock_sku", "restock_due_at",
 )  # fmt: skip
 
 
 _SLICE_COLUMNS = """
-    c.user_id, c.consent, c.consent_at, c.reachable, c.frequency, c.paused_until, c.timezone, c.birthday,
-    c.no_win_back, a.id AS account_id, a.purchase_count, a.first_purchase_at, a.last_purchase_at,
-    a.median_gap_days, a.restock_sku, a.restock_due_at, -1 AS due_mask"""
+    c.user_id, CASE WHEN c.consent = 'granted' THEN c.consent_at END AS consent_granted_at, c.reachable,
+    c.frequency, c.paused_until, c.timezone, c.birthday, c.no_win_back, a.id AS account_id,
+    a.purchase_count, a.first_purchase_at, a.last_purchase_at, a.median_gap_days, a.restock_sku,
+    a.restock_due_at"""
 _ELIGIBLE = " AND c.consent = 'granted' AND c.reachable = 1"
 
 
 async def customers_slice(
-    q: Reader, after_user: int, limit: int, *, only_eligible: bool
+    q: Reader, after_user: int, limit: int, shop_zone: ZoneInfo, *, only_eligible: bool
 ) -> list[CustomerRow]:
-    """Customers with user_id > after_user, in id order, with their purchase summary.
-
-    `only_eligible`: consent granted and reachable.
+    """Customers with user_id > after_user, in id order, with their purchase summary; their zone is
+    the shop's unless they gave a known one. `only_eligible`: consent granted and reachable.
     """
     return await _customer_rows(
         q,
+        shop_zone,
         f"""
         SELECT {_SLICE_COLUMNS}
         FROM customers c LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id
@@ -335,12 +329,15 @@ async def customers_slice(
     )
 
 
-async def customers_among(q: Reader, user_ids: Sequence[int], *, only_eligible: bool) -> list[CustomerRow]:
-    """These customers (those still there), in id order, with their purchase summary, e.g. the next of
-    `due_masks`; their `due_mask` is left for the caller. `only_eligible`: consent granted and reachable.
+async def customers_among(
+    q: Reader, user_ids: Sequence[int], shop_zone: ZoneInfo, *, only_eligible: bool
+) -> list[CustomerRow]:
+    """These customers (those still there), in id order, as `customers_slice` reads them, e.g. the next
+    of `due_masks`; their `due_mask` is left for the caller. `only_eligible`: consent granted and reachable.
     """
     return await _customer_rows(
         q,
+        shop_zone,
         f"""
         SELECT {_SLICE_COLUMNS}
         FROM customers c LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id
@@ -351,7 +348,9 @@ async def customers_among(q: Reader, user_ids: Sequence[int], *, only_eligible: 
     )
 
 
-async def _customer_rows(q: Reader, sql: str, params: Sequence[Any]) -> list[CustomerRow]:
+async def _customer_rows(
+    q: Reader, shop_zone: ZoneInfo, sql: str, params: Sequence[Any]
+) -> list[CustomerRow]:
     """The rows of `sql`, which selects `_SLICE_COLUMNS`, in id order."""
     rows: Sequence[Sequence[Any]]
     if await _reals_come_back_from_text(q):
@@ -360,35 +359,41 @@ async def _customer_rows(q: Reader, sql: str, params: Sequence[Any]) -> list[Cus
         # the last slice, for longer than SQLite took. JSON keeps 15 digits of a REAL: the median gap
         # goes as text with 21, which this SQLite turns out exactly (checked once, below).
         in_json = await fetch_packed(q, sql, params, _SLICE_PACKED)
-        # In id order, as the subquery gives them (SQLite keeps it, though no aggregate promises to).
+        # In id order, as the subquery gives them (SQLite keeps it, though no aggregate promises it).
         in_json.sort(key=_first)
         rows = in_json
     else:
         rows = await q.fetch_all(sql, params)
+    zones: dict[str | None, ZoneInfo] = {None: shop_zone}
+
+    def zone_of(name: str | None) -> ZoneInfo:
+        if (zone := zones.get(name)) is None:
+            zone = zones[name] = zone_or(name, shop_zone)
+        return zone
+
     # Positional, unpacked: a planning run makes hundreds of thousands of these.
     return [
         CustomerRow(
             user_id,
-            consent,
-            _time(consent_at),
+            _time(consent_granted_at),
             bool(reachable),
             frequency,
             _time(paused_until),
-            timezone,
+            shop_zone if timezone is None else zone_of(timezone),
             birthday,
-            account_id,
             purchases or 0,
             _time(first_purchase_at),
             _time(last_purchase_at),
-            bool(no_win_back),
-            None if median_gap_days is None else float(median_gap_days),  # JSON: text
+            None,
+            None,
             (restock_sku, from_db(restock_due_at)) if restock_sku and restock_due_at else None,
-            due_mask,
+            bool(no_win_back),
+            account_id,
+            None if median_gap_days is None else float(median_gap_days),  # JSON: text
         )
         for (
             user_id,
-            consent,
-            consent_at,
+            consent_granted_at,
             reachable,
             frequency,
             paused_until,
@@ -402,7 +407,6 @@ async def _customer_rows(q: Reader, sql: str, params: Sequence[Any]) -> list[Cus
             median_gap_days,
             restock_sku,
             restock_due_at,
-            due_mask,
         ) in rows
     ]
 
@@ -451,11 +455,11 @@ async def last_purchases_at(q: Reader, account_ids: Iterable[int]) -> dict[int, 
 
 
 async def iter_customers(
-    q: Reader, *, only_eligible: bool, slice_size: int = 20_000
+    q: Reader, shop_zone: ZoneInfo, *, only_eligible: bool, slice_size: int = 20_000
 ) -> AsyncIterator[CustomerRow]:
     """Every customer in id order, a slice at a time (memory stays flat however many there are)."""
     after = 0
-    while rows := await customers_slice(q, after, slice_size, only_eligible=only_eligible):
+    while rows := await customers_slice(q, after, slice_size, shop_zone, only_eligible=only_eligible):
         after = rows[-1].user_id
         for row in rows:
             yield row

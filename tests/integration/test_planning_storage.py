@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
+from zoneinfo import ZoneInfo
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from bot.clock import ManualClock, from_db, to_db
 from bot.config import parse_config
 from bot.models import LedgerKind
+from bot.rules.pacing import zone_or
 from bot.rules.points import expiring_soon
 from bot.services.loyalty import LoyaltyService
 from bot.storage import accounts, ledger, outbox, planning
@@ -27,6 +29,7 @@ from bot.storage.db import Database
 from bot.storage.outbox import NewOutboxRow, OutboxState
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+KYIV = ZoneInfo("Europe/Kyiv")
 FIRST_USER = 1000
 
 
@@ -43,10 +46,11 @@ async def _with_db(check: Any) -> None:
 # Any float SQLite stores, with the ones that 15 significant digits (JSON's REAL) would not bring back.
 gaps = st.none() | st.floats(allow_nan=False, allow_infinity=False)
 texts = st.none() | st.text(max_size=12)
+zones = texts | st.sampled_from(["Europe/Kyiv", "America/New_York", "Asia/Tokyo", "Europe"])
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(gaps, texts, texts, texts), min_size=1, max_size=60))
+@given(st.lists(st.tuples(gaps, zones, texts, texts), min_size=1, max_size=60))
 @example([(35.198622685185185, "Europe/Kyiv", "03-10", "SKU-1")])
 @example([(0.1 + 0.2, None, None, None), (5e-324, "", "", ""), (-0.0, '"\\', "\n\x00", "ü 🙂")])
 @example([(1.7976931348623157e308, None, None, None), (2.2250738585072014e-308, None, None, None)])
@@ -80,7 +84,7 @@ async def _check_slice(db: Database, customers: list[tuple[Any, ...]]) -> None:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (n + 1, user_id, stamp, n, to_db(T0 - timedelta(days=n + 30)), stamp, gap, sku, stamp),
             )
-    found = await planning.customers_slice(db, 0, 1000, only_eligible=False)
+    found = await planning.customers_slice(db, 0, 1000, KYIV, only_eligible=False)
     stored = await db.fetch_all(
         """
         SELECT c.user_id, c.timezone, c.birthday, a.id, a.median_gap_days, a.restock_sku,
@@ -92,12 +96,14 @@ async def _check_slice(db: Database, customers: list[tuple[Any, ...]]) -> None:
     for row, (_, timezone, birthday, account_id, gap, sku, first, last, restock_due) in zip(
         found, stored, strict=True
     ):
-        assert (row.timezone, row.birthday, row.account_id) == (timezone, birthday, account_id)
+        # Their own zone when they gave a known one, the shop's otherwise.
+        assert (row.zone, row.birthday, row.account_id) == (zone_or(timezone, KYIV), birthday, account_id)
         assert row.median_gap_days == gap and str(row.median_gap_days) == str(gap)  # -0.0 too
         assert row.first_purchase_at == (from_db(first) if first else None)
         assert row.last_purchase_at == (from_db(last) if last else None)
         assert row.restock == ((sku, from_db(restock_due)) if sku and restock_due else None)
-        assert row.consent_at is not None and row.reachable and row.due_mask == -1
+        assert row.consent_granted_at == T0 - timedelta(days=row.user_id - FIRST_USER)
+        assert row.reachable and row.due_mask == -1
 
 
 # Rows that differ only in customer and period go in one statement, as their dedupe keys, which SQLite
