@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -120,7 +121,7 @@ def plan_customer(
                 outcome, reason = Outcome.HOLD_OUT, "held out"
             else:
                 wanted = now if now > due else due  # max(due, now), without the call
-                due = QuietHours.parse(config.quiet_start, config.quiet_end).next_allowed(wanted, facts.zone)
+                due = _quiet_until(config.quiet_start, config.quiet_end, wanted, facts.zone)
                 outcome, reason = Outcome.PLAN, ("quiet hours" if due > wanted else "due")
         decisions.append(
             Decision(
@@ -136,6 +137,13 @@ def plan_customer(
             )
         )
     return decisions
+
+
+@functools.lru_cache(maxsize=4096)
+def _quiet_until(start: str, end: str, wanted: datetime, zone: ZoneInfo) -> datetime:
+    """`wanted`, or the end of the quiet hours it falls in. Remembered: in a planning run most customers
+    want the same moment (now, when their message fell due before it) in the same zone."""
+    return QuietHours.parse(start, end).next_allowed(wanted, zone)
 
 
 # What counts against the caps: what may have reached the customer.
