@@ -106,6 +106,39 @@ async def _check_slice(db: Database, customers: list[tuple[Any, ...]]) -> None:
         assert row.reachable and row.due_mask == -1
 
 
+async def test_customers_among_reads_those_asked_for_as_a_slice_reads_them(db: Database) -> None:
+    """Given ids in any order, some of nobody: those customers in id order, read as `customers_slice`
+    reads them; with `only_eligible`, those with consent granted who can be reached."""
+    stamp = to_db(T0)
+    async with db.transaction() as tx:
+        for n in range(12):
+            await tx.execute(
+                "INSERT INTO customers (user_id, consent, consent_at, reachable, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    FIRST_USER + n,
+                    "declined" if n % 4 == 1 else "granted",
+                    stamp,
+                    int(n % 4 != 2),
+                    stamp,
+                    stamp,
+                ),
+            )
+            if n % 2 == 0:
+                await tx.execute(
+                    "INSERT INTO loyalty_accounts (id, user_id, created_at, purchase_count, "
+                    "last_purchase_at) VALUES (?, ?, ?, ?, ?)",
+                    (n + 1, FIRST_USER + n, stamp, n, stamp),
+                )
+    every = await planning.customers_slice(db, 0, 100, KYIV, only_eligible=False)
+    asked = [FIRST_USER + n for n in (9, 3, 0, 10, 5, 6, 11)] + [FIRST_USER + 500, 7]
+    found = await planning.customers_among(db, asked, KYIV, only_eligible=False)
+    assert found == [row for row in every if row.user_id in asked]
+    eligible = await planning.customers_among(db, asked, KYIV, only_eligible=True)
+    assert [row.user_id - FIRST_USER for row in eligible] == [0, 3, 11]
+    assert eligible == [row for row in found if row.consent_granted_at is not None and row.reachable]
+
+
 # Rows that differ only in customer and period go in one statement, as their dedupe keys, which SQLite
 # splits again: periods and rule names with ":" and any other character must come back as they were.
 periods = st.sampled_from(["once", "2026-03-10", "SKU-1@2026-03-10"]) | st.text(max_size=10)
