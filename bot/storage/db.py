@@ -218,22 +218,52 @@ class Database:
                     "INSERT INTO schema_migrations (version, name, applied_at) "
                     f"VALUES ({migration.version}, '{migration.name}', '{stamp}');"
                 )
-                # executescript runs statements as written, so the BEGIN … COMMIT around the file
-                # makes the migration and its record one transaction.
+                # Foreign keys off while a migration runs (set outside a transaction, or it does nothing):
+                # building a table again (SQLite's way of changing its constraints) drops the old one,
+                # which with them on would delete, or set to NULL, the rows pointing at it. Before the
+                # commit, the migration must not have left a row pointing at nothing (one that did
+                # before, e.g. from an edit by hand, is not the migration's to fix).
+                await _pragma(self._writer, "foreign_keys=OFF")
                 try:
-                    await self._writer.executescript(f"BEGIN IMMEDIATE;\n{migration.sql}\n;{record}\nCOMMIT;")
-                    if self._writer.in_transaction:
-                        # An unterminated /* comment swallows the record and the COMMIT without an error.
+                    dangling = await _dangling_rows(self._writer)
+                    # executescript runs statements as written: the file and its record are one
+                    # transaction, committed below.
+                    await self._writer.executescript(f"BEGIN IMMEDIATE;\n{migration.sql}\n;{record}")
+                    if not self._writer.in_transaction or not await _recorded(self._writer, migration):
+                        # An unterminated /* comment swallows the record without an error.
                         raise sqlite3.OperationalError(
                             "incomplete SQL at the end (an unterminated /* comment?)"
                         )
+                    if broken := sorted(await _dangling_rows(self._writer) - dangling):
+                        raise sqlite3.IntegrityError(
+                            "rows left pointing at nothing: "
+                            + "; ".join(
+                                f"{table} row {rowid} → {parent}" for table, rowid, parent in broken[:3]
+                            )
+                        )
+                    await self._writer.commit()
                 except sqlite3.Error as exc:
                     await self._writer.rollback()
                     raise SchemaError(
                         f"migration {migration.version:04d}_{migration.name}.sql: {exc}"
                     ) from exc
+                finally:
+                    await _pragma(self._writer, "foreign_keys=ON")
                 done.append(migration)
         return done
+
+
+async def _recorded(conn: aiosqlite.Connection, migration: Migration) -> bool:
+    async with conn.execute(
+        "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+    ) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def _dangling_rows(conn: aiosqlite.Connection) -> set[tuple[str, int | None, str]]:
+    """(table, rowid, table it points at) of every row whose foreign key points at no row."""
+    async with conn.execute("PRAGMA foreign_key_check") as cursor:
+        return {(str(row[0]), row[1], str(row[2])) for row in await cursor.fetchall()}
 
 
 async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:

@@ -47,8 +47,9 @@ class NewOutboxRow(NamedTuple):  # immutable like a frozen dataclass, made in a 
     campaign_id: int | None = None
 
     @property
-    def dedupe_key(self) -> str:
-        return f"{self.user_id}:{self.rule}:{self.step}:{self.period}"
+    def key(self) -> tuple[int, str, int, str]:
+        """What makes a message unique: planning it twice is impossible (migration 0009)."""
+        return (self.user_id, self.rule, self.step, self.period)
 
 
 class OutboxRow(NamedTuple):  # a NamedTuple, like NewOutboxRow: one is made for every message sent
@@ -109,19 +110,19 @@ def _row(values: Sequence[Any]) -> OutboxRow:
 
 
 class OutboxBatch:
-    """New outbox rows for `insert_batch`, gathered as they come; a row with the dedupe key of an earlier
-    one is left out."""
+    """New outbox rows for `insert_batch`, gathered as they come; a row with the key (customer, rule,
+    step, period) of an earlier one is left out."""
 
     # A planning run writes hundreds of thousands of rows, most of them alike but for the customer, the
     # period and the time: rows alike in the rest go in one statement that binds what they share, and
-    # each row as one text, its due time (always _DUE_WIDTH characters) then its dedupe key
-    # "user:rule:step:period", which SQLite splits again. Sent as JSON arrays of whole rows, SQLite
-    # parsed a row's array once for each of its 11 columns: 277 000 rows took 6.8 s to insert, 3.7 s so.
+    # each row as one text, its due time (always _DUE_WIDTH characters), then "user:period", which SQLite
+    # splits again. Sent as JSON arrays of whole rows, SQLite parsed a row's array once for each of its
+    # 11 columns: 277 000 rows took 6.8 s to insert, 3.7 s so.
 
     def __init__(self) -> None:
         self.groups: dict[tuple[str, int, int | None, str, int, OutboxState, str | None], list[str]] = {}
         self.one_by_one: list[NewOutboxRow] = []
-        self._seen: set[str] = set()
+        self._seen: set[tuple[int, str, int, str]] = set()
         self._due_texts: dict[datetime, str] = {}
 
     def add(
@@ -138,13 +139,13 @@ class OutboxBatch:
         campaign_id: int | None = None,
     ) -> None:
         """A row, in `NewOutboxRow`'s order (the planner adds them without making one)."""
-        key = f"{user_id}:{rule}:{step}:{period}"  # NewOutboxRow.dedupe_key
+        key = (user_id, rule, step, period)  # NewOutboxRow.key
         if key in self._seen:
             return
         self._seen.add(key)
         if (due_text := self._due_texts.get(due_at)) is None:
             due_text = self._due_texts[due_at] = to_db(due_at)
-        if len(due_text) != _DUE_WIDTH or "\x00" in key:
+        if len(due_text) != _DUE_WIDTH or "\x00" in period:
             # A NUL character (a product code from a till) ends a text for SQLite's text functions (and
             # `to_db` has one width, but the split must not trust it): the row goes in column by column.
             self.one_by_one.append(
@@ -156,12 +157,12 @@ class OutboxBatch:
         group = (rule, step, campaign_id, template, priority, state, reason)
         if (texts := self.groups.get(group)) is None:
             texts = self.groups[group] = []
-        texts.append(due_text + key)
+        texts.append(f"{due_text}{user_id}:{period}")
 
 
 async def insert_many(db: Database, rows: Iterable[NewOutboxRow], now: datetime) -> int:
-    """Insert planned rows; a row whose dedupe key exists is left alone (as is a second row with the key
-    of an earlier one). Returns how many were new."""
+    """Insert planned rows; a row whose key exists is left alone (as is a second row with the key of an
+    earlier one). Returns how many were new."""
     batch = OutboxBatch()
     for row in rows:
         batch.add(*row)
@@ -169,7 +170,7 @@ async def insert_many(db: Database, rows: Iterable[NewOutboxRow], now: datetime)
 
 
 async def insert_batch(db: Database, batch: OutboxBatch, now: datetime) -> int:
-    """Insert the batch's rows; a row whose dedupe key exists is left alone. Returns how many were new."""
+    """Insert the batch's rows; a row whose key exists is left alone. Returns how many were new."""
     groups, one_by_one = batch.groups, batch.one_by_one
     if not groups and not one_by_one:
         return 0
@@ -178,9 +179,7 @@ async def insert_batch(db: Database, batch: OutboxBatch, now: datetime) -> int:
     stamp = to_db(now)
     statements: list[tuple[Any, ...]] = []
     for (rule, step, campaign_id, template, priority, state, reason), texts in groups.items():
-        # The period follows "user:rule:step:": this many characters after the user's ":".
-        skip = len(rule) + len(str(step)) + 3
-        shared = (stamp, rule, step, skip, campaign_id, template, priority, state.value, reason)
+        shared = (stamp, rule, step, campaign_id, template, priority, state.value, reason)
         for first in range(0, len(texts), _INSERT_ROWS):
             statements.append((*shared, json_values(texts[first : first + _INSERT_ROWS])))
     written = 0
@@ -194,7 +193,7 @@ async def insert_batch(db: Database, batch: OutboxBatch, now: datetime) -> int:
                 await tx.executemany(
                     _INSERT_ONE,
                     [
-                        (stamp, r.dedupe_key, r.user_id, r.rule, r.step, r.period, r.campaign_id, r.template,
+                        (stamp, r.user_id, r.rule, r.step, r.period, r.campaign_id, r.template,
                          r.priority, r.state.value, r.reason, to_db(r.due_at))
                         for r in one_by_one
                     ],
@@ -205,23 +204,22 @@ async def insert_batch(db: Database, batch: OutboxBatch, now: datetime) -> int:
 
 _INSERT_ROWS = 2000
 _DUE_WIDTH = len("2026-03-10T09:00:00+00:00")  # `to_db`'s
-# ?10: due time and dedupe key, one text a row; the key starts at _DUE_WIDTH + 1, its user's ":" is
-# `colon` characters into it.
+# ?9: due time then "user:period", one text a row; the user's ":" is `colon` characters after the time.
 _INSERT_KEYS = f"""
-    INSERT INTO outbox (dedupe_key, user_id, rule, step, period, campaign_id, template, priority, state,
-                        reason, due_at, created_at, updated_at)
-    SELECT substr(value, {_DUE_WIDTH + 1}), CAST(substr(value, {_DUE_WIDTH + 1}, colon - 1) AS INTEGER),
-           ?2, ?3, substr(value, {_DUE_WIDTH} + colon + ?4), ?5, ?6, ?7, ?8, ?9,
+    INSERT INTO outbox (user_id, rule, step, period, campaign_id, template, priority, state, reason,
+                        due_at, created_at, updated_at)
+    SELECT CAST(substr(value, {_DUE_WIDTH + 1}, colon - 1) AS INTEGER), ?2, ?3,
+           substr(value, {_DUE_WIDTH + 1} + colon), ?4, ?5, ?6, ?7, ?8,
            substr(value, 1, {_DUE_WIDTH}), ?1, ?1
-    FROM (SELECT value, instr(substr(value, {_DUE_WIDTH + 1}), ':') AS colon FROM json_each(?10))
+    FROM (SELECT value, instr(substr(value, {_DUE_WIDTH + 1}), ':') AS colon FROM json_each(?9))
     WHERE true  -- without a WHERE, SQLite would read ON CONFLICT as the join's ON
-    ON CONFLICT (dedupe_key) DO NOTHING
+    ON CONFLICT (user_id, rule, period, step) DO NOTHING
     """
 _INSERT_ONE = """
-    INSERT INTO outbox (dedupe_key, user_id, rule, step, period, campaign_id, template, priority, state,
-                        reason, due_at, created_at, updated_at)
-    VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?1, ?1)
-    ON CONFLICT (dedupe_key) DO NOTHING
+    INSERT INTO outbox (user_id, rule, step, period, campaign_id, template, priority, state, reason,
+                        due_at, created_at, updated_at)
+    VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?1, ?1)
+    ON CONFLICT (user_id, rule, period, step) DO NOTHING
     """
 
 

@@ -148,11 +148,10 @@ async def seed(config: Config, now: datetime) -> None:
         for ids, state, buyers in ((NUDGED, "sent", 16), (HELD_OUT, "held_out", 6)):
             for n, uid in enumerate(ids):
                 await tx.execute(
-                    "INSERT INTO outbox (dedupe_key, user_id, rule, step, period, template, state, due_at, "
-                    "created_at, updated_at, sent_at) VALUES (?, ?, 'win_back', 0, 'e2e', 'win_back_offer', "
+                    "INSERT INTO outbox (user_id, rule, step, period, template, state, due_at, "
+                    "created_at, updated_at, sent_at) VALUES (?, 'win_back', 0, 'e2e', 'win_back_offer', "
                     "?, ?, ?, ?, ?)",
                     (
-                        f"{uid}:win_back:0:e2e",
                         uid,
                         state,
                         *[to_db(at)] * 3,

@@ -426,10 +426,9 @@ async def seed_uplift(db: Database, now: datetime) -> None:
         for rule, state, ids, buyers in groups:
             for n, uid in enumerate(ids):
                 await tx.execute(
-                    "INSERT INTO outbox (dedupe_key, user_id, rule, step, period, template, state, due_at, "
-                    "created_at, updated_at, sent_at) VALUES (?, ?, ?, 0, 'p', 'tip', ?, ?, ?, ?, ?)",
+                    "INSERT INTO outbox (user_id, rule, step, period, template, state, due_at, "
+                    "created_at, updated_at, sent_at) VALUES (?, ?, 0, 'p', 'tip', ?, ?, ?, ?, ?)",
                     (
-                        f"{uid}:{rule}",
                         uid,
                         rule,
                         state,

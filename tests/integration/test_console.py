@@ -142,19 +142,20 @@ class Shop:
         step: int = 0,
         reason: str | None = None,
         campaign_id: int | None = None,
+        period: str | None = None,
     ) -> int:
-        """A past outbox row: sent rows have sent_at = at; others were created and last updated at `at`."""
+        """A past outbox row: sent rows have sent_at = at; others were created and last updated at `at`.
+        Its period is `at` unless given (a customer has one row for a rule's step in a period)."""
         async with self.db.transaction() as tx:
             cursor = await tx.execute(
-                "INSERT INTO outbox (dedupe_key, user_id, rule, step, period, campaign_id, template, state, "
+                "INSERT INTO outbox (user_id, rule, step, period, campaign_id, template, state, "
                 "reason, due_at, created_at, updated_at, sent_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'tip', ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, 'tip', ?, ?, ?, ?, ?, ?)",
                 (
-                    f"{user_id}:{rule}:{step}:{to_db(at)}:{state}",
                     user_id,
                     rule,
                     step,
-                    to_db(at),
+                    period or to_db(at),
                     campaign_id,
                     state,
                     reason,
@@ -463,8 +464,8 @@ async def test_uplift_counts_buyers_inside_the_window_only(shop: Shop) -> None:
     await shop.outbox_row(6001, "win_back", "sent", at=at + DAY, step=1)
     await shop.outbox_row(6003, "win_back", "sent", at=now - 10 * DAY)  # window still open
     await shop.outbox_row(6004, "win_back", "held_out", at=now - 13 * DAY)
-    await shop.outbox_row(6005, "win_back", "skipped", at=at, reason="capped")
-    await shop.outbox_row(6007, "win_back", "failed", at=at, reason="blocked")
+    await shop.outbox_row(6005, "win_back", "skipped", at=at, reason="capped", period="later")
+    await shop.outbox_row(6007, "win_back", "failed", at=at, reason="blocked", period="later")
     campaign_id = await campaigns.create(shop.db, OWNER, "all", None, "Hi", 1, at)
     await shop.outbox_row(6007, f"campaign_{campaign_id}", "sent", at=at, campaign_id=campaign_id)
     await shop.outbox_row(6101, "birthday", "sent", at=now - 15 * DAY)

@@ -102,6 +102,56 @@ async def test_a_database_newer_than_the_code_is_refused(raw_db: Database) -> No
         await raw_db.migrate()
 
 
+async def test_0009_keys_the_outbox_by_its_parts_and_keeps_every_row_and_link(raw_db: Database) -> None:
+    """The outbox built again without its text key: the same rows under the same ids, the coupons and
+    surveys still pointing at them, and (customer, rule, period, step) unique."""
+    known = load_migrations()
+    await raw_db.migrate(known[:8])
+    t = "2026-03-10T09:00:00+00:00"
+    async with raw_db.transaction() as tx:
+        await tx.execute("INSERT INTO customers (user_id, created_at, updated_at) VALUES (7, ?, ?)", (t, t))
+        for id_, rule, step, period, state in [
+            (1, "win_back", 0, "2026-01-01", "sent"),
+            (2, "win_back", 1, "2026-01-01", "planned"),
+            (5, "a:b", 0, "c", "held_out"),
+            (6, "a", 0, "b:0:c", "skipped"),  # the same text key as row 5 would have been but for its step
+        ]:
+            await tx.execute(
+                "INSERT INTO outbox (id, dedupe_key, user_id, rule, step, period, template, state, due_at, "
+                "created_at, updated_at, sent_at) VALUES (?, ?, 7, ?, ?, ?, 'tip', ?, ?, ?, ?, ?)",
+                (id_, f"7:{rule}:{step}:{period}:{id_}", rule, step, period, state, t, t, t, t),
+            )
+        await tx.execute(
+            "INSERT INTO coupons (code, user_id, rule, outbox_id, kind, value, issued_at, valid_until) "
+            "VALUES ('C-1', 7, 'win_back', 1, 'percent', 10, ?, ?)",
+            (t, t),
+        )
+        await tx.execute(
+            "INSERT INTO surveys (user_id, kind, outbox_id, sent_at) VALUES (7, 'leave', 2, ?)", (t,)
+        )
+    before = [tuple(r) for r in await raw_db.fetch_all("SELECT * FROM outbox ORDER BY id")]
+
+    assert [m.version for m in await raw_db.migrate(known)] == [m.version for m in known[8:]]
+    assert "dedupe_key" not in await columns(raw_db, "outbox")
+    after = [tuple(r) for r in await raw_db.fetch_all("SELECT * FROM outbox ORDER BY id")]
+    assert after == [row[:1] + row[2:] for row in before]  # all but the text key, as it was
+    assert await raw_db.fetch_value("SELECT outbox_id FROM coupons WHERE code = 'C-1'") == 1
+    assert await raw_db.fetch_value("SELECT outbox_id FROM surveys") == 2
+    assert await raw_db.fetch_all("PRAGMA foreign_key_check") == []
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        async with raw_db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO outbox (user_id, rule, step, period, template, state, due_at, created_at, "
+                "updated_at) VALUES (7, 'win_back', 1, '2026-01-01', 'tip', 'planned', ?, ?, ?)",
+                (t, t, t),
+            )
+    # Look-ups by customer, rule and period go through the key.
+    plan = await raw_db.fetch_all(
+        "EXPLAIN QUERY PLAN SELECT 1 FROM outbox WHERE user_id = 7 AND rule = 'a' AND period = 'x'"
+    )
+    assert any("outbox_key" in row[3] for row in plan)
+
+
 # -- atomicity with a migrations folder of our own ---------------------------------------------------
 
 
@@ -140,6 +190,83 @@ async def test_a_failing_migration_rolls_back_completely(raw_db: Database, tmp_p
     applied = await raw_db.migrate(load_migrations(folder))
     assert [m.version for m in applied] == [2]
     assert "half" in await table_names(raw_db)
+
+
+async def test_a_table_built_again_keeps_the_rows_pointing_at_it(raw_db: Database, tmp_path: Path) -> None:
+    """SQLite changes a table's constraints by building it again; with foreign keys on, dropping the old
+    table would set the children's keys to NULL (or refuse). The runner turns them off meanwhile."""
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {
+            "0001_base.sql": (
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT UNIQUE);\n"
+                "CREATE TABLE child (id INTEGER PRIMARY KEY, "
+                "parent_id INTEGER REFERENCES parent (id) ON DELETE SET NULL);\n"
+                "CREATE TABLE strict_child (id INTEGER PRIMARY KEY, "
+                "parent_id INTEGER REFERENCES parent (id));\n"
+                "INSERT INTO parent VALUES (1, 'a'), (2, 'b');\n"
+                "INSERT INTO child VALUES (10, 1), (11, 2);\n"
+                "INSERT INTO strict_child VALUES (20, 2);\n"
+            ),
+            "0002_rebuild.sql": (
+                "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT);\n"
+                "INSERT INTO parent_new SELECT id, name FROM parent;\n"
+                "DROP TABLE parent;\n"
+                "ALTER TABLE parent_new RENAME TO parent;\n"
+            ),
+        },
+    )
+    assert [m.version for m in await raw_db.migrate(load_migrations(folder))] == [1, 2]
+    assert [tuple(r) for r in await raw_db.fetch_all("SELECT * FROM child ORDER BY id")] == [(10, 1), (11, 2)]
+    assert [tuple(r) for r in await raw_db.fetch_all("SELECT * FROM strict_child")] == [(20, 2)]
+    # Foreign keys are on again afterwards.
+    with pytest.raises(sqlite3.IntegrityError):
+        async with raw_db.transaction() as tx:
+            await tx.execute("INSERT INTO strict_child VALUES (21, 99)")
+
+
+async def test_a_migration_that_leaves_rows_pointing_at_nothing_rolls_back(
+    raw_db: Database, tmp_path: Path
+) -> None:
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {
+            "0001_base.sql": (
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY);\n"
+                "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));\n"
+                "INSERT INTO parent VALUES (1), (2);\n"
+                "INSERT INTO child VALUES (10, 1), (11, 2);\n"
+            ),
+            "0002_loses_parents.sql": "DELETE FROM parent WHERE id = 2;\nCREATE TABLE later (x INTEGER);\n",
+        },
+    )
+    with pytest.raises(
+        SchemaError, match=r"0002_loses_parents\.sql: rows left pointing at nothing: child row 11"
+    ):
+        await raw_db.migrate(load_migrations(folder))
+    assert await raw_db.applied_versions() == [1]
+    assert await raw_db.fetch_value("SELECT COUNT(*) FROM parent") == 2
+    assert "later" not in await table_names(raw_db)
+
+
+async def test_rows_pointing_at_nothing_before_a_migration_do_not_stop_it(
+    raw_db: Database, tmp_path: Path
+) -> None:
+    """Left by an edit by hand (foreign keys are off in the sqlite3 shell): not the migration's doing."""
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {
+            "0001_base.sql": (
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY);\n"
+                "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));\n"
+            ),
+            "0002_more.sql": "CREATE TABLE later (x INTEGER);\n",
+        },
+    )
+    await raw_db.migrate(load_migrations(folder)[:1])
+    with sqlite3.connect(raw_db.path) as by_hand:
+        by_hand.execute("INSERT INTO child VALUES (10, 99)")
+    assert [m.version for m in await raw_db.migrate(load_migrations(folder))] == [2]
 
 
 async def test_a_syntax_error_rolls_back_the_statements_before_it(raw_db: Database, tmp_path: Path) -> None:
