@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import NudgesConfig, RuleConfig
 from bot.rules.pacing import Caps, QuietHours, customer_caps, in_holdout
-from bot.rules.segments import Segment, segment_entered_at, segment_for
+from bot.rules.segments import Segment, days, segment_entered_at, segment_for
 
 # A trigger that fired longer ago than this is not acted on any more (e.g. a birthday missed while the
 # bot was down); segment entry is exempt: a customer lapsed for months still deserves a win-back.
@@ -111,8 +111,8 @@ def plan_customer(
             outcome, reason = Outcome.NOT_ELIGIBLE, gate
         elif chosen or in_flight:
             outcome, reason = Outcome.WAIT, "another message goes first"
-        elif not own_caps.allows(sent, now):
-            outcome, reason, due = Outcome.WAIT, "capped", own_caps.next_allowed(sent, now)
+        elif (allowed_at := own_caps.next_allowed(sent, now)) > now:
+            outcome, reason, due = Outcome.WAIT, "capped", allowed_at
         else:
             chosen = True
             share = rule.holdout_percent
@@ -183,14 +183,14 @@ def _candidate(
         if rule.trigger != "segment_entered" and now - fired_at > STALE_AFTER:
             return None
         last_sent = max((m.sent_at for m in mine if m.sent_at is not None), default=None) if mine else None
-        if last_sent is not None and now < last_sent + timedelta(days=rule.cooldown_days):
+        if last_sent is not None and now < last_sent + days(rule.cooldown_days):
             return None
         return _Candidate(rule, 0, period, fired_at)
     last = in_period[-1]
     if last.state != "sent" or last.sent_at is None or last.step + 1 >= len(rule.steps):
         return None  # in flight, held out, skipped, failed, or the sequence is complete
     step = last.step + 1
-    due = last.sent_at + timedelta(days=rule.steps[step].delay_days)
+    due = last.sent_at + days(rule.steps[step].delay_days)
     if due > now:
         return None  # not yet: planned only when due, so a purchase in between still stops it
     return _Candidate(rule, step, period, due)
@@ -210,9 +210,9 @@ def _trigger(
             return ("once", facts.consent_granted_at) if facts.consent_granted_at else None
         case "days_after_first_purchase":
             first = facts.first_purchase_at
-            return (first.date().isoformat(), first + timedelta(days=rule.days)) if first else None
+            return (first.date().isoformat(), first + days(rule.days)) if first else None
         case "days_after_purchase":
-            return (last.date().isoformat(), last + timedelta(days=rule.days)) if last else None
+            return (last.date().isoformat(), last + days(rule.days)) if last else None
         case "segment_entered":
             if facts.no_win_back:
                 return None  # they told us they moved or no longer need us
@@ -234,7 +234,7 @@ def _trigger(
             return _birthday(facts, now)
         case "points_expiring":
             at = facts.points_expiring_at
-            return (at.date().isoformat(), at - timedelta(days=rule.days)) if at else None
+            return (at.date().isoformat(), at - days(rule.days)) if at else None
         case "restock":
             if facts.restock is None:
                 return None
@@ -304,15 +304,15 @@ def due_windows(config: NudgesConfig, now: datetime) -> list[DueWindow]:
     for rule in config.rules:
         if not rule.enabled:
             continue
-        days = timedelta(days=rule.days)
+        after = days(rule.days)
         found: list[DueWindow] = []
         match rule.trigger:
             case "opted_in":
                 found.append(DueWindow(rule.name, Fact.CONSENT_AT, fresh, now))
             case "days_after_first_purchase":
-                found.append(DueWindow(rule.name, Fact.FIRST_PURCHASE_AT, fresh - days, now - days))
+                found.append(DueWindow(rule.name, Fact.FIRST_PURCHASE_AT, fresh - after, now - after))
             case "days_after_purchase":
-                found.append(DueWindow(rule.name, Fact.LAST_PURCHASE_AT, fresh - days, now - days))
+                found.append(DueWindow(rule.name, Fact.LAST_PURCHASE_AT, fresh - after, now - after))
             case "segment_entered":
                 # Entered when idle for the segment's days, still in it while idle for less than the next
                 # segment's; not stale however long ago they entered.
@@ -347,8 +347,8 @@ def due_windows(config: NudgesConfig, now: datetime) -> list[DueWindow]:
                 found.append(DueWindow(rule.name, Fact.BIRTHDAY, days=_birthdays_around(now)))
             case "points_expiring":
                 # The soonest expiry still to come is one of these entries' (and not stale).
-                start = max(now, now + days - STALE_AFTER)
-                found.append(DueWindow(rule.name, Fact.POINTS_EXPIRING, start, now + days))
+                start = max(now, now + after - STALE_AFTER)
+                found.append(DueWindow(rule.name, Fact.POINTS_EXPIRING, start, now + after))
             case "restock":
                 found.append(DueWindow(rule.name, Fact.RESTOCK_DUE_AT, fresh, now))
         if rule.cooldown_days > 0:
@@ -363,10 +363,10 @@ def due_windows(config: NudgesConfig, now: datetime) -> list[DueWindow]:
 
 def _birthdays_around(now: datetime) -> tuple[str, ...]:
     """Every MM-DD that is today somewhere on Earth (UTC−12 … UTC+14), and 29 February kept on the 28th."""
-    days: list[str] = []
+    found: list[str] = []
     for offset in (-1, 0, 1):
         day = (now + timedelta(days=offset)).date()
-        days.append(day.strftime("%m-%d"))
+        found.append(day.strftime("%m-%d"))
         if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
-            days.append("02-29")
-    return tuple(sorted(set(days)))
+            found.append("02-29")
+    return tuple(sorted(set(found)))
