@@ -53,6 +53,8 @@ class SendStatus(StrEnum):
     RETRY_AFTER = "retry_after"  # Telegram's flood control: not delivered, wait and send the same again
     BLOCKED = "blocked"  # 403: blocked by the user, deactivated
     CHAT_NOT_FOUND = "chat_not_found"
+    # 401/404: Telegram refuses the bot itself (token, Bot API address): delivery stops, messages wait.
+    REFUSED = "refused"
     ERROR = "error"  # anything else; `transient` says whether a retry may help
 
 
@@ -245,6 +247,9 @@ class NudgeDelivery:
         }
         self._paused = False
         self._paused_read_until = 0.0  # monotonic moment until which `_paused` is trusted
+        # Why Telegram refused the bot in this call (401/404), if it did: nothing more is sent until the
+        # next call, when the token or address may have been fixed.
+        self._refused: str | None = None
         self._pause_read = asyncio.Lock()
 
     @classmethod
@@ -276,12 +281,14 @@ class NudgeDelivery:
         """
         report = DeliveryReport()
         self._paused_read_until = 0.0  # each call starts from the switch as it is now
+        self._refused = None
         await self._deliver(lambda settled: self._due_batches(settled, stop, batch, linger), stop, report)
         return report
 
     async def deliver(self, row: OutboxRow) -> str:
         """One row, as `deliver_due` sends it: what became of it."""
         self._paused_read_until = 0.0
+        self._refused = None
         report = DeliveryReport()
         if not await self._paused_lately():
             await self._deliver(lambda settled: _one_batch([row]), None, report)
@@ -297,6 +304,8 @@ class NudgeDelivery:
         With `wait=False`, while someone is reading it again, the value read last: a sender does not
         stop for a read queued behind the claim's (all of them used to, several times a second).
         """
+        if self._refused is not None:
+            return True  # as if paused: claimed messages go back to planned, nothing more is claimed
         if time.monotonic() < self._paused_read_until:
             return self._paused
         if not wait and self._pause_read.locked():
@@ -691,6 +700,19 @@ class NudgeDelivery:
         finally:
             # Counted against Telegram's limit from the send's answer on (see SlidingWindowLimiter).
             self._global.done(slot)
+        if result.status is SendStatus.REFUSED:
+            # Every message would be refused the same way: this one goes back to planned with the rest,
+            # and the next run tries again.
+            if self._refused is None:
+                log.error(
+                    "Telegram refused the bot (%s): check [telegram] token and api_base; "
+                    "nothing is sent until it is fixed, messages wait",
+                    result.reason,
+                )
+            self._refused = result.reason
+            report.add(f"stopped: Telegram refused the bot ({result.reason})")
+            settlements.add(_Answer(message.row, None, self._clock.now()))
+            return
         if result.status is SendStatus.RETRY_AFTER:
             # Not delivered: everyone waits as Telegram asked, then the same message goes again.
             self._flood_until = max(self._flood_until, time.monotonic() + result.retry_after)

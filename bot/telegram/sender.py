@@ -5,11 +5,16 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.client.default import Default
 from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
     TelegramBadRequest,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramNetworkError,
+    TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response
@@ -107,10 +112,21 @@ class TelegramSender:
             return SendResult(SendStatus.RETRY_AFTER, retry_after=float(exc.retry_after), reason=exc.message)
         except TelegramForbiddenError as exc:
             return SendResult(SendStatus.BLOCKED, reason=exc.message)
+        except (TelegramUnauthorizedError, TelegramNotFound) as exc:
+            # 401: the token was revoked or mistyped; 404: the Bot API address is wrong. No message can
+            # go until someone fixes it, and none is to blame.
+            return SendResult(SendStatus.REFUSED, reason=exc.message)
         except TelegramBadRequest as exc:
             if "chat not found" in exc.message.lower():
                 return SendResult(SendStatus.CHAT_NOT_FOUND, reason=exc.message)
             return SendResult(SendStatus.ERROR, reason=exc.message, transient=False)
-        except (TelegramServerError, TelegramNetworkError) as exc:
+        except TelegramEntityTooLarge as exc:  # 413 (a network error to aiogram): too large to ever go
+            return SendResult(SendStatus.ERROR, reason=exc.message, transient=False)
+        except (TelegramServerError, TelegramNetworkError, ClientDecodeError) as exc:
+            # ClientDecodeError: an answer that is not Telegram's JSON (a proxy's error page).
             return SendResult(SendStatus.ERROR, reason=str(exc), transient=True)
+        except TelegramAPIError as exc:
+            # Anything else Telegram says: tried again with backoff, then failed with its words. Raised,
+            # it stopped the whole delivery run and left the messages in flight 'sending' (then unknown).
+            return SendResult(SendStatus.ERROR, reason=exc.message, transient=True)
         return SendResult(SendStatus.SENT, message_id=message.message_id)

@@ -468,6 +468,30 @@ async def test_a_block_makes_the_customer_unreachable_after_one_try(shop: Shop) 
     assert len(await shop.outbox(OLENA)) == 1
 
 
+async def test_a_bot_telegram_refuses_stops_delivery_and_every_message_waits(shop: Shop) -> None:
+    """401 (token revoked) or 404 (wrong Bot API address): no message is to blame and none would go.
+    Delivery stops at the first refusal; the messages stay planned, none failed or unknown, and go
+    once the bot is let in again."""
+    customers = [OLENA, DMYTRO, *range(2001, 2009)]
+    for user_id in customers:
+        await shop.join(user_id)
+    shop.sender.script[OLENA] = [SendResult(SendStatus.REFUSED, reason="Unauthorized")]
+    shop.sender.script[DMYTRO] = [SendResult(SendStatus.REFUSED, reason="Unauthorized")]
+    _, delivered = await shop.tick()
+    assert delivered.outcomes["stopped: Telegram refused the bot (Unauthorized)"] >= 1
+    assert not any(outcome.startswith(("sent", "failed")) for outcome in delivered.outcomes)
+    tried = {a.chat_id for a in shop.sender.attempts}
+    assert len(tried) < len(customers)  # it stopped: the others were not tried
+    states = {user_id: [r["state"] for r in await shop.outbox(user_id)] for user_id in customers}
+    assert states == {user_id: ["planned"] for user_id in customers}
+    # Let in again (the token fixed): everyone gets the welcome, once.
+    shop.sender.script.clear()
+    _, delivered = await shop.tick()
+    assert delivered.outcomes["sent"] == len(customers)
+    for user_id in customers:
+        assert [r["state"] for r in await shop.outbox(user_id)] == ["sent"]
+
+
 async def test_flood_control_sends_the_same_message_again_later_exactly_once(shop: Shop) -> None:
     await shop.join(OLENA)
     shop.sender.script[OLENA] = [

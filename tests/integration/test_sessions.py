@@ -33,6 +33,7 @@ class Seen:
 
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     answer: tuple[int, dict[str, Any]] | None = None  # instead of a sent message
+    raw: tuple[int, str] | None = None  # a body that is not JSON, instead of anything else
 
 
 def _message(chat_id: int, text: str) -> dict[str, Any]:
@@ -55,6 +56,9 @@ async def server() -> AsyncIterator[tuple[str, Seen]]:
         else:
             body = {k: v if isinstance(v, str) else "<file>" for k, v in (await request.post()).items()}
         seen.calls.append((method, request.content_type, body))
+        if seen.raw is not None:
+            status, text = seen.raw
+            return web.Response(text=text, status=status, content_type="text/html")
         if seen.answer is not None:
             status, answer = seen.answer
             return web.json_response(answer, status=status)
@@ -148,6 +152,19 @@ async def test_telegrams_refusals_raise_what_aiogram_raises(bot: Bot, server: tu
         await bot.send_message(42, "hello")
 
 
+async def test_an_answer_that_is_not_telegrams_json_is_tried_again(
+    bot: Bot, server: tuple[str, Seen]
+) -> None:
+    """A proxy's error page instead of Telegram's answer: aiogram cannot read it (ClientDecodeError).
+    Raised, it stopped the whole delivery run; it is an error worth another try."""
+    _, seen = server
+    seen.raw = (502, "<html>Bad Gateway</html>")
+
+    result = await TelegramSender(bot).send(42, "x", "Fewer")
+
+    assert (result.status, result.transient) == (SendStatus.ERROR, True)
+
+
 async def test_an_unreachable_server_is_a_network_error() -> None:
     bot = build_bot(TOKEN, telegram_session("http://127.0.0.1:9"))  # discard port: nothing listens
     try:
@@ -196,6 +213,13 @@ async def test_a_shop_paying_for_broadcasts_says_so_on_each_nudge(bot: Bot, serv
         (400, "Bad Request: chat not found", SendResult(SendStatus.CHAT_NOT_FOUND)),
         (400, "Bad Request: message is too long", SendResult(SendStatus.ERROR, transient=False)),
         (502, "Bad Gateway", SendResult(SendStatus.ERROR, transient=True)),
+        # The bot itself refused (token revoked, wrong Bot API address): delivery stops, nobody fails.
+        (401, "Unauthorized", SendResult(SendStatus.REFUSED)),
+        (404, "Not Found", SendResult(SendStatus.REFUSED)),
+        # Too large to ever go: failed, not tried again (aiogram raises it as a network error).
+        (413, "Request Entity Too Large", SendResult(SendStatus.ERROR, transient=False)),
+        # Anything else: tried again with backoff, then failed with Telegram's words.
+        (409, "Conflict: something new", SendResult(SendStatus.ERROR, transient=True)),
     ],
 )
 async def test_each_refusal_becomes_what_delivery_acts_on(
