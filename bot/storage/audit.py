@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.clock import from_db, to_db
-from bot.storage.db import Database, Reader
+from bot.storage.db import Database, Reader, Tx
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,13 @@ async def latest(q: Reader, limit: int) -> list[AuditEntry]:
         "SELECT at, staff_id, action, detail FROM audit_log ORDER BY at DESC, id DESC LIMIT ?", (limit,)
     )
     return [AuditEntry(from_db(r[0]), int(r[1]), r[2], r[3]) for r in rows]
+
+
+async def forget(tx: Tx, texts: Iterable[str]) -> None:
+    """Take these texts (a forgotten customer's id, username, phone, name, as staff may have typed them
+    in a command) out of every recorded action's detail."""
+    for text in texts:
+        await tx.execute(
+            "UPDATE audit_log SET detail = replace(detail, ?1, '[erased]') WHERE instr(detail, ?1) > 0",
+            (text,),
+        )

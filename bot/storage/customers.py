@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.clock import from_db, to_db
 from bot.models import ConsentAction, ConsentEvent, ConsentState, Customer, TelegramProfile
-from bot.storage import coupons, outbox, surveys
+from bot.storage import audit, coupons, outbox, surveys
 from bot.storage.db import Database, Reader, Tx, fetch_packed, json_values
 
 _CUSTOMER_COLUMNS = (
@@ -153,9 +153,18 @@ async def erase(db: Database, user_id: int, now: datetime) -> bool:
     """Delete the person and their consent trail, unlink and strip their loyalty account; keep a count.
 
     The account keeps its card code and ledger without name or phone: the shop's books stay whole and
-    nothing left identifies the person. Returns False when there was nothing to erase.
+    nothing left identifies the person. Staff commands recorded with their id, username, phone or full
+    name keep the command, with those erased. Returns False when there was nothing to erase.
     """
     async with db.transaction() as conn:
+        # What identifies them in staff commands recorded before (`/customer +380…`, `/points 1001 50`).
+        cursor = await conn.execute(
+            "SELECT c.username, c.first_name, c.last_name, a.phone, a.name FROM customers c "
+            "LEFT JOIN loyalty_accounts a ON a.user_id = c.user_id WHERE c.user_id = ?",
+            (user_id,),
+        )
+        if (known := await cursor.fetchone()) is not None:
+            await audit.forget(conn, identifying_texts(user_id, *known))
         cursor = await conn.execute("SELECT COUNT(*) FROM consent_events WHERE user_id = ?", (user_id,))
         count_row = await cursor.fetchone()
         events = int(count_row[0]) if count_row else 0
@@ -177,6 +186,32 @@ async def erase(db: Database, user_id: int, now: datetime) -> bool:
             (to_db(now), events, int(had_account)),
         )
     return True
+
+
+def identifying_texts(
+    user_id: int,
+    username: str | None,
+    first_name: str | None,
+    last_name: str | None,
+    phone: str | None,
+    account_name: str | None,
+) -> list[str]:
+    """Texts that point at this person, as staff would type them: their Telegram id, username, phone
+    (in full and its last nine digits, which any local or international way of writing it contains) and
+    full name. A first name alone is left: it is other people's too."""
+    found = [str(user_id)]
+    if username and len(username) >= 3:
+        found.append(username)
+    if phone:
+        found.append(phone)
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        if len(digits) >= 9:
+            found.append(digits[-9:])
+    for name in (" ".join(part for part in (first_name, last_name) if part), account_name or ""):
+        if len(name.split()) >= 2:
+            found.append(name)
+    # Longest first: the phone in full goes before the digits it contains.
+    return sorted(set(found), key=lambda text: (-len(text), text))
 
 
 async def counts(db: Database) -> dict[str, int]:

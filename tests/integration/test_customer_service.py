@@ -11,7 +11,7 @@ from bot.clock import ManualClock, to_db
 from bot.config import Config
 from bot.models import ConsentAction, ConsentState, LedgerKind, TelegramProfile
 from bot.services.customers import CustomerService, LinkResult, consent_source
-from bot.storage import accounts, customers, ledger
+from bot.storage import accounts, audit, customers, ledger
 from bot.storage.db import Database
 
 OLENA = TelegramProfile(1001, "Олена", "Коваль", "olena", "uk")
@@ -341,6 +341,43 @@ async def test_erase_removes_the_person_and_keeps_the_books(
     # The card can be linked again, by whoever holds it now.
     await service.start(OLENA, None)
     assert await service.link_card(1001, "CARD-A") is LinkResult.LINKED
+
+
+async def test_erase_takes_the_person_out_of_staff_commands_recorded_before(
+    service: CustomerService, db: Database, clock: ManualClock, shop: dict[str, int]
+) -> None:
+    await service.start(OLENA, "card_CARD-A")  # the card's account has phone +380501112233
+    await service.start(DMYTRO, None)
+    for detail in [
+        "1001",  # /customer 1001
+        "0501112233",  # the phone as written locally
+        "+380501112233 50",  # /points +380501112233 50
+        "@olena",
+        "Олена Коваль",
+        "1002",  # someone else: kept
+        "Олена",  # a first name alone: other people's too
+    ]:
+        await audit.record(db, 7, "/customer", detail, clock.now())
+
+    assert await service.erase(1001) is True
+
+    details = [e.detail for e in await audit.latest(db, 20)][::-1]
+    assert details == [
+        "[erased]",
+        "0[erased]",
+        "[erased] 50",
+        "@[erased]",
+        "[erased]",
+        "1002",
+        "Олена",
+    ]
+
+
+def test_what_identifies_a_person_as_staff_would_type_it() -> None:
+    texts = customers.identifying_texts(1001, "olena", "Олена", "Коваль", "+380501112233", "Олена К.")
+    assert texts == ["+380501112233", "Олена Коваль", "501112233", "Олена К.", "olena", "1001"]
+    # Nothing but the id when nothing else is known; no short username, no single name.
+    assert customers.identifying_texts(5, "ab", "Li", None, None, "Li") == ["5"]
 
 
 async def test_erase_without_an_account(service: CustomerService, db: Database) -> None:
