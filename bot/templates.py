@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.numbers import format_decimal
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
@@ -33,6 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from bot import SUPPORTED_LANGUAGES
 from bot.resources import resource_dir
+from bot.texts import format_money
 
 SUFFIX = ".html.j2"
 
@@ -254,11 +255,10 @@ def _environment(folder: Path, language: str, currency: str, zone: ZoneInfo) -> 
         keep_trailing_newline=False,
     )
     locale = Locale.parse(language)
-    digits = get_currency_precision(currency)
 
     @functools.lru_cache(maxsize=1024)  # a campaign formats the same few amounts and dates thousands of times
     def money(amount_minor: int) -> str:
-        return str(format_currency(Decimal(amount_minor).scaleb(-digits), currency, locale=language))
+        return format_money(amount_minor, currency, language)
 
     def number(value: int | Decimal) -> str:
         return str(format_decimal(value, locale=language))

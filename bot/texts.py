@@ -7,6 +7,7 @@ shop; every value put into them is escaped here, so a customer named `<b>&` cann
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -88,9 +89,7 @@ class Translator:
         return str(text)
 
     def money(self, amount_minor: int, currency: str) -> str:
-        digits = get_currency_precision(currency)
-        amount = Decimal(amount_minor).scaleb(-digits)
-        return str(format_currency(amount, currency, locale=self.language))
+        return format_money(amount_minor, currency, self.language)
 
     def number(self, value: int | Decimal) -> str:
         return str(format_decimal(value, locale=self.language))
@@ -124,3 +123,17 @@ def _check_syntax(path: Path, source: str) -> set[str]:
         if isinstance(entry, ast.Message):
             keys.add(entry.id.name)
     return keys
+
+
+# CLDR's currency spacing, which babel leaves out: a currency written as letters (a code, where the
+# language has no symbol for it, as English for the hryvnia) is kept apart from the digits by a
+# no-break space, "UAH 250.50" and not "UAH250.50". Symbols ("€250.50", "250,50 ₴") are left as they are.
+_LETTERS_THEN_DIGIT = re.compile(r"([^\W\d_])(?=\d)")
+_DIGIT_THEN_LETTERS = re.compile(r"(?<=\d)([^\W\d_])")
+
+
+def format_money(amount_minor: int, currency: str, language: str) -> str:
+    """An amount in minor units (kopiykas, cents) as the language writes money: "250,50 ₴", "UAH 250.50"."""
+    amount = Decimal(amount_minor).scaleb(-get_currency_precision(currency))
+    text = str(format_currency(amount, currency, locale=language))
+    return _DIGIT_THEN_LETTERS.sub("\u00a0\\1", _LETTERS_THEN_DIGIT.sub("\\1\u00a0", text))

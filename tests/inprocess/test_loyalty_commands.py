@@ -111,14 +111,14 @@ async def test_staff_records_a_purchase_after_confirming_and_the_customer_sees_t
 ) -> None:
     olena = await shop.customer(1001, "Olena", "ZERNO-1001")
     [preview] = await staff.send("/purchase ZERNO-1001 250,50")
-    assert preview.text == "Record a purchase of <b>UAH250.50</b> for ZERNO-1001? Points: +12"
+    assert preview.text == "Record a purchase of <b>UAH\xa0250.50</b> for ZERNO-1001? Points: +12"
     assert labels(preview) == ["✅ Confirm", "Cancel"]
     assert await shop.count("purchases") == 0  # nothing happens before the confirmation
 
     [recorded] = await staff.press(preview, "Confirm")
     assert recorded.message_id == preview.message_id
     assert (recorded.text, recorded.buttons, recorded.edited) == (
-        "Recorded: UAH250.50, +12 points.",
+        "Recorded: UAH\xa0250.50, +12 points.",
         [],
         True,
     )
@@ -139,9 +139,9 @@ async def test_a_purchase_for_a_card_the_shop_does_not_know_creates_the_record(
     shop: Shop, staff: LocalChat
 ) -> None:
     [preview] = await staff.send("/purchase new-77 100 first visit")
-    assert preview.text == "Record a purchase of <b>UAH100.00</b> for new customer NEW-77? Points: +5"
+    assert preview.text == "Record a purchase of <b>UAH\xa0100.00</b> for new customer NEW-77? Points: +5"
     [recorded] = await staff.press(preview, "Confirm")
-    assert recorded.text == "Recorded: UAH100.00, +5 points."
+    assert recorded.text == "Recorded: UAH\xa0100.00, +5 points."
     assert await shop.points("NEW-77") == 5
     assert await shop.data["db"].fetch_value("SELECT note FROM purchases") == "first visit"
 
@@ -162,7 +162,7 @@ async def test_confirming_twice_records_once(shop: Shop, staff: LocalChat) -> No
     await shop.customer(1001, "Olena", "ZERNO-1001")
     [preview] = await staff.send("/purchase ZERNO-1001 250,50")
     kept = copy.deepcopy(preview)
-    assert texts(await staff.press(preview, "Confirm")) == ["Recorded: UAH250.50, +12 points."]
+    assert texts(await staff.press(preview, "Confirm")) == ["Recorded: UAH\xa0250.50, +12 points."]
     assert texts(await staff.press(kept, "Confirm")) == [
         "This confirmation has expired. Please send the command again."
     ]
@@ -339,13 +339,13 @@ async def test_invite_link_and_a_friend_who_accepts_and_buys(shop: Shop, staff: 
     await emma.send("/start card_EMMA-3")
     emma.unseen()
     [preview] = await staff.send("/purchase EMMA-3 100")
-    assert texts(await staff.press(preview, "Confirm")) == ["Recorded: UAH100.00, +55 points."]
+    assert texts(await staff.press(preview, "Confirm")) == ["Recorded: UAH\xa0100.00, +55 points."]
     assert texts(olena.unseen()) == ["Your friend made their first purchase: you got 50 points. Thank you!"]
     assert texts(emma.unseen()) == ["Welcome bonus for being invited by a friend: 50 points."]
     assert (await shop.points("ZERNO-1001"), await shop.points("EMMA-3")) == (50, 55)
 
     [preview] = await staff.send("/purchase EMMA-3 100")
-    assert texts(await staff.press(preview, "Confirm")) == ["Recorded: UAH100.00, +5 points."]
+    assert texts(await staff.press(preview, "Confirm")) == ["Recorded: UAH\xa0100.00, +5 points."]
     assert olena.unseen() == []
     assert (await shop.points("ZERNO-1001"), await shop.points("EMMA-3")) == (50, 60)
     assert texts(await olena.send("/invite"))[0].endswith("Invited: 1, already bought: 1.")

@@ -19,6 +19,7 @@ from bot.cli import main
 from bot.resources import resource_dir
 from bot.services.nudges import sample_context
 from bot.templates import SUFFIX, NudgeTemplates, Problem, TemplateProblem
+from bot.texts import format_money
 
 KYIV = ZoneInfo("Europe/Kyiv")
 SHIPPED = resource_dir("templates")
@@ -113,7 +114,7 @@ def test_an_amount_coupon_shows_money() -> None:
     html, _ = shipped().render("welcome", "uk", context)
     assert "<b>50,00\xa0₴</b>" in html
     html, _ = shipped().render("welcome", "en", context)
-    assert "<b>50</b> off your next visit (UAH50.00)." in html
+    assert "<b>50</b> off your next visit (UAH\xa050.00)." in html
 
 
 def test_html_in_every_value_is_escaped(tmp_path: Path) -> None:
@@ -250,13 +251,31 @@ def test_plural_without_forms_is_a_template_problem(tmp_path: Path) -> None:
     [
         ("uk", "123,45\xa0₴|0,01\xa0₴|1\xa0234\xa0567,89\xa0₴|500,00\xa0₴"),
         ("ru", "123,45\xa0₴|0,01\xa0₴|1\xa0234\xa0567,89\xa0₴|500,00\xa0₴"),
-        ("en", "UAH123.45|UAH0.01|UAH1,234,567.89|UAH500.00"),
+        # English has no symbol for the hryvnia: its code, kept apart from the digits (CLDR's spacing).
+        ("en", "UAH\xa0123.45|UAH\xa00.01|UAH\xa01,234,567.89|UAH\xa0500.00"),
     ],
 )
 def test_money_is_exact_for_hryvnias(tmp_path: Path, language: str, expected: str) -> None:
     templates = one_template(tmp_path, "{{ a | money }}|{{ b | money }}|{{ c | money }}|{{ d | money }}")
     context = {"a": 12345, "b": 1, "c": 123456789, "d": 50000}
     assert templates.render("t", language, context)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("currency", "language", "minor", "expected"),
+    [
+        ("EUR", "en", 25050, "€250.50"),  # a symbol stays next to the digits
+        ("USD", "en", -500, "-$5.00"),
+        ("UAH", "en", -500, "-UAH\xa05.00"),
+        ("PLN", "en", 100, "PLN\xa01.00"),
+        ("EUR", "uk", 25050, "250,50\xa0EUR"),
+        ("PLN", "ru", 100, "1,00\xa0PLN"),
+    ],
+)
+def test_a_currency_written_in_letters_is_kept_apart_from_the_digits(
+    currency: str, language: str, minor: int, expected: str
+) -> None:
+    assert format_money(minor, currency, language) == expected
 
 
 def test_money_follows_the_currencys_minor_units(tmp_path: Path) -> None:
