@@ -194,7 +194,8 @@ async def adjust(message: Message, command: CommandObject, loyalty: LoyaltyServi
     except LoyaltyError as exc:
         await message.answer(tr(exc.key, **exc.args_for_text))
         return
-    await message.answer(tr("adjust-done", points=f"{int(points_text):+d}", balance=balance))
+    points = int(points_text)
+    await message.answer(tr("adjust-done", points=points, shown=f"{points:+d}", balance=balance))
 
 
 async def _reply(query: CallbackQuery, bot: Bot, text: str) -> None:

@@ -179,12 +179,21 @@ cancel-button = Cancel
 purchase-expired = This confirmation has expired. Please send the command again.
 purchase-cancelled = Cancelled: nothing was recorded.
 purchase-duplicate = This purchase was already recorded.
-purchase-recorded = Recorded: { $amount }, +{ $points } points.
+purchase-recorded = Recorded: { $amount }, +{ $points ->
+    [one] { $points } point
+   *[other] { $points } points
+}.
 error-points-text = “{ $text }” is not a number of points.
 redeem-usage = Usage: /redeem &lt;phone | card | @username | id&gt; &lt;points&gt;
-redeem-done = Spent { $points } points. Balance now: { $balance }.
+redeem-done = Spent { $points ->
+    [one] { $points } point
+   *[other] { $points } points
+}. Balance now: { $balance }.
 adjust-usage = Usage: /adjust &lt;phone | card | @username | id&gt; &lt;+N or -N&gt; &lt;reason&gt;
-adjust-done = Corrected by { $points } points. Balance now: { $balance }.
+adjust-done = Corrected by { $points ->
+    [one] { $shown } point
+   *[other] { $shown } points
+}. Balance now: { $balance }.
 error-purchase-id = The purchase id is missing or too long.
 error-currency = The currency must be { $expected }.
 error-amount = The amount cannot be negative.
@@ -287,8 +296,14 @@ customer-surveys-title = <b>Survey answers</b>
 customer-survey-line = • { $answer }{ $comment }
 pause-done = ⏸ All marketing messages are paused. Nothing is sent until /resume.
 resume-done = ▶️ Marketing messages are on again; waiting messages go out now.
-report-empty = Not enough history yet: a nudge is measured { $days } days after it was sent.
-report-title = <b>Do the nudges work?</b> Customers who bought within { $days } days: nudged vs held out.
+report-empty = Not enough history yet: a nudge is measured { $days ->
+    [one] { $days } day
+   *[other] { $days } days
+} after it was sent.
+report-title = <b>Do the nudges work?</b> Customers who bought within { $days ->
+    [one] { $days } day
+   *[other] { $days } days
+}: nudged vs held out.
 report-rule =
     <b>{ $rule }</b>: nudged { $nudged } → { $nudged_rate } bought; held out { $held } → { $held_rate }
     Difference { $difference } points (95% CI { $low } … { $high }): { $verdict }

@@ -196,12 +196,24 @@ cancel-button = Отмена
 purchase-expired = Это подтверждение устарело. Отправьте команду ещё раз.
 purchase-cancelled = Отменено: ничего не записано.
 purchase-duplicate = Эта покупка уже записана.
-purchase-recorded = Записано: { $amount }, +{ $points } баллов.
+purchase-recorded = Записано: { $amount }, +{ $points ->
+    [one] { $points } балл
+    [few] { $points } балла
+   *[other] { $points } баллов
+}.
 error-points-text = «{ $text }» — не количество баллов.
 redeem-usage = Использование: /redeem &lt;телефон | карта | @username | id&gt; &lt;баллы&gt;
-redeem-done = Списано { $points } баллов. Остаток: { $balance }.
+redeem-done = Списано { $points ->
+    [one] { $points } балл
+    [few] { $points } балла
+   *[other] { $points } баллов
+}. Остаток: { $balance }.
 adjust-usage = Использование: /adjust &lt;телефон | карта | @username | id&gt; &lt;+N или -N&gt; &lt;причина&gt;
-adjust-done = Скорректировано на { $points } баллов. Остаток: { $balance }.
+adjust-done = Скорректировано на { $points ->
+    [one] { $shown } балл
+    [few] { $shown } балла
+   *[other] { $shown } баллов
+}. Остаток: { $balance }.
 error-purchase-id = Нет номера покупки или он слишком длинный.
 error-currency = Валюта должна быть { $expected }.
 error-amount = Сумма не может быть отрицательной.
@@ -298,8 +310,15 @@ customer-surveys-title = <b>Ответы на опросы</b>
 customer-survey-line = • { $answer }{ $comment }
 pause-done = ⏸ Все рекламные сообщения на паузе. Ничего не отправляется до /resume.
 resume-done = ▶️ Рекламные сообщения снова включены; ожидающие уходят сейчас.
-report-empty = Пока мало истории: рассылку оценивают через { $days } дней после отправки.
-report-title = <b>Работают ли рассылки?</b> Купили в течение { $days } дней: получившие и контрольная группа.
+report-empty = Пока мало истории: рассылку оценивают через { $days ->
+    [one] { $days } день
+    [few] { $days } дня
+   *[other] { $days } дней
+} после отправки.
+report-title = <b>Работают ли рассылки?</b> Купили в течение { $days ->
+    [one] { $days } дня
+   *[other] { $days } дней
+}: получившие и контрольная группа.
 report-rule =
     <b>{ $rule }</b>: получили { $nudged } → купили { $nudged_rate }; контрольная группа { $held } → { $held_rate }
     Разница { $difference } п. п. (95% ДИ { $low } … { $high }): { $verdict }

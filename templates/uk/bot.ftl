@@ -196,12 +196,24 @@ cancel-button = Скасувати
 purchase-expired = Це підтвердження застаріло. Надішліть команду ще раз.
 purchase-cancelled = Скасовано: нічого не записано.
 purchase-duplicate = Цю покупку вже записано.
-purchase-recorded = Записано: { $amount }, +{ $points } балів.
+purchase-recorded = Записано: { $amount }, +{ $points ->
+    [one] { $points } бал
+    [few] { $points } бали
+   *[other] { $points } балів
+}.
 error-points-text = «{ $text }» — не кількість балів.
 redeem-usage = Використання: /redeem &lt;телефон | картка | @username | id&gt; &lt;бали&gt;
-redeem-done = Списано { $points } балів. Залишок: { $balance }.
+redeem-done = Списано { $points ->
+    [one] { $points } бал
+    [few] { $points } бали
+   *[other] { $points } балів
+}. Залишок: { $balance }.
 adjust-usage = Використання: /adjust &lt;телефон | картка | @username | id&gt; &lt;+N або -N&gt; &lt;причина&gt;
-adjust-done = Скориговано на { $points } балів. Залишок: { $balance }.
+adjust-done = Скориговано на { $points ->
+    [one] { $shown } бал
+    [few] { $shown } бали
+   *[other] { $shown } балів
+}. Залишок: { $balance }.
 error-purchase-id = Немає номера покупки або він задовгий.
 error-currency = Валюта має бути { $expected }.
 error-amount = Сума не може бути від'ємною.
@@ -298,8 +310,15 @@ customer-surveys-title = <b>Відповіді на опитування</b>
 customer-survey-line = • { $answer }{ $comment }
 pause-done = ⏸ Усі рекламні повідомлення на паузі. Нічого не надсилається до /resume.
 resume-done = ▶️ Рекламні повідомлення знову ввімкнено; ті, що чекали, йдуть зараз.
-report-empty = Поки замало історії: розсилку оцінюють через { $days } днів після надсилання.
-report-title = <b>Чи працюють розсилки?</b> Купили протягом { $days } днів: отримали й контрольна група.
+report-empty = Поки замало історії: розсилку оцінюють через { $days ->
+    [one] { $days } день
+    [few] { $days } дні
+   *[other] { $days } днів
+} після надсилання.
+report-title = <b>Чи працюють розсилки?</b> Купили протягом { $days ->
+    [one] { $days } дня
+   *[other] { $days } днів
+}: отримали й контрольна група.
 report-rule =
     <b>{ $rule }</b>: отримали { $nudged } → купили { $nudged_rate }; контрольна група { $held } → { $held_rate }
     Різниця { $difference } в. п. (95% ДІ { $low } … { $high }): { $verdict }

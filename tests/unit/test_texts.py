@@ -85,6 +85,29 @@ def test_balance_expiry_plurals(texts: Texts, lang: str, points: int, word: str)
     assert word in text
 
 
+@pytest.mark.parametrize(
+    ("lang", "n", "recorded", "adjusted", "days"),
+    [
+        ("uk", 1, "+1 бал.", "на -1 бал.", "через 1 день після"),
+        ("uk", 3, "+3 бали.", "на -3 бали.", "через 3 дні після"),
+        ("uk", 14, "+14 балів.", "на -14 балів.", "через 14 днів після"),
+        ("uk", 21, "+21 бал.", "на -21 бал.", "через 21 день після"),
+        ("ru", 1, "+1 балл.", "на -1 балл.", "через 1 день после"),
+        ("ru", 3, "+3 балла.", "на -3 балла.", "через 3 дня после"),
+        ("ru", 14, "+14 баллов.", "на -14 баллов.", "через 14 дней после"),
+        ("en", 1, "+1 point.", "by -1 point.", "measured 1 day after"),
+        ("en", 14, "+14 points.", "by -14 points.", "measured 14 days after"),
+    ],
+)
+def test_staff_texts_agree_with_their_numbers(
+    texts: Texts, lang: str, n: int, recorded: str, adjusted: str, days: str
+) -> None:
+    tr = texts.translator(lang)
+    assert tr("purchase-recorded", amount="A", points=n).endswith(recorded)
+    assert adjusted in tr("adjust-done", points=-n, shown=f"{-n:+d}", balance=0)
+    assert days in tr("report-empty", days=n)
+
+
 def test_consent_question_plurals_follow_the_caps(texts: Texts) -> None:
     en = texts.translator("en")
     assert "one message a week and 3 a month" in en(
