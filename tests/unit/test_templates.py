@@ -278,6 +278,15 @@ def test_a_currency_written_in_letters_is_kept_apart_from_the_digits(
     assert format_money(minor, currency, language) == expected
 
 
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_the_win_back_offer_keeps_its_paragraphs(language: str) -> None:
+    """Its first line ends in a block tag, whose newline the environment trims (`trim_blocks`): the tag
+    says `+%}` so the blank line after it stays a paragraph break."""
+    html = shipped().render("win_back_offer", language, sample_context())[0]
+    first, rest = html.split("\n\n")
+    assert "Flat white" not in first and "<code>AB2C-DE3F</code>" in rest
+
+
 def test_money_follows_the_currencys_minor_units(tmp_path: Path) -> None:
     templates = one_template(tmp_path, "{{ a | money }}", currency="JPY")
     assert templates.render("t", "en", {"a": 500})[0] == "¥500"
