@@ -225,6 +225,13 @@ async def test_a_table_built_again_keeps_the_rows_pointing_at_it(raw_db: Databas
             await tx.execute("INSERT INTO strict_child VALUES (21, 99)")
 
 
+# Two tables, the second's rows pointing at the first's.
+PARENT_AND_CHILD = (
+    "CREATE TABLE parent (id INTEGER PRIMARY KEY);\n"
+    "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));\n"
+)
+
+
 async def test_a_migration_that_leaves_rows_pointing_at_nothing_rolls_back(
     raw_db: Database, tmp_path: Path
 ) -> None:
@@ -232,10 +239,8 @@ async def test_a_migration_that_leaves_rows_pointing_at_nothing_rolls_back(
         tmp_path / "migrations",
         {
             "0001_base.sql": (
-                "CREATE TABLE parent (id INTEGER PRIMARY KEY);\n"
-                "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));\n"
-                "INSERT INTO parent VALUES (1), (2);\n"
-                "INSERT INTO child VALUES (10, 1), (11, 2);\n"
+                PARENT_AND_CHILD
+                + "INSERT INTO parent VALUES (1), (2);\nINSERT INTO child VALUES (10, 1), (11, 2);\n"
             ),
             "0002_loses_parents.sql": "DELETE FROM parent WHERE id = 2;\nCREATE TABLE later (x INTEGER);\n",
         },
@@ -256,10 +261,7 @@ async def test_rows_pointing_at_nothing_before_a_migration_do_not_stop_it(
     folder = write_migrations(
         tmp_path / "migrations",
         {
-            "0001_base.sql": (
-                "CREATE TABLE parent (id INTEGER PRIMARY KEY);\n"
-                "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));\n"
-            ),
+            "0001_base.sql": PARENT_AND_CHILD,
             "0002_more.sql": "CREATE TABLE later (x INTEGER);\n",
         },
     )
