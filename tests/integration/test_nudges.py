@@ -297,8 +297,7 @@ async def test_a_lapsed_customer_is_won_back_step_by_step_then_left_alone(shop: 
     [offer] = shop.sender.attempts
     code = code_in(offer.html)
     assert offer.html == (
-        # (The template has a blank line here, but trim_blocks eats the newline after `{% endif %}`.)
-        "Olena, ми сумуємо за вами в Test Shop! Минуло 40 днів.\n"
+        "Olena, ми сумуємо за вами в Test Shop! Минуло 40 днів.\n\n"
         f"Повертайтеся — <b>знижка 15%</b>.\nВаш код: <code>{code}</code>, діє до 24 березня 2026\u202fр."
     )
     [coupon] = await shop.coupons()
