@@ -278,7 +278,6 @@ class _Slice:
     upto: int  # the next slice begins after this (a user id, or a place in the due customers' list)
 
 
-# The values of outcomes, looked up: `outcome.value` goes through a property, once for each decision.
 class _ShortSwitching:
     """The interpreter's switch interval at 0.5 ms while any planning runs (see `plan`), then as it was:
     two runs at once (the scheduler's and a staff member's dry run) must not leave it short."""
@@ -300,4 +299,5 @@ class _ShortSwitching:
 
 
 _SHORT_SWITCHING = _ShortSwitching()
+# The values of outcomes, looked up: `outcome.value` goes through a property, once for each decision.
 _OUTCOME_VALUES = {outcome: outcome.value for outcome in Outcome}
