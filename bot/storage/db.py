@@ -8,6 +8,7 @@ reads the last committed state without waiting for the writer.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -22,6 +23,7 @@ import orjson
 
 from bot.resources import resource_dir
 
+log = logging.getLogger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -213,6 +215,8 @@ class Database:
             for migration in known:
                 if migration.version in applied:
                     continue
+                # Said before, not only after: one that builds a big table again takes minutes, once.
+                log.info("applying migration %04d_%s", migration.version, migration.name)
                 stamp = datetime.now(UTC).isoformat(timespec="seconds")
                 record = (
                     "INSERT INTO schema_migrations (version, name, applied_at) "

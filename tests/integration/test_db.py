@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -51,9 +52,16 @@ def test_shipped_migrations_are_numbered_without_gaps() -> None:
     assert all(m.sql.strip() for m in migrations)
 
 
-async def test_migrations_apply_in_order_and_are_recorded(raw_db: Database) -> None:
+async def test_migrations_apply_in_order_and_are_recorded(
+    raw_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     known = load_migrations()
-    applied = await raw_db.migrate()
+    with caplog.at_level(logging.INFO, logger="bot.storage.db"):
+        applied = await raw_db.migrate()
+    # Each is announced as it starts (some take long): in order, every one.
+    assert [r.getMessage() for r in caplog.records] == [
+        f"applying migration {m.version:04d}_{m.name}" for m in known
+    ]
     assert [m.version for m in applied] == [m.version for m in known]
     rows = await raw_db.fetch_all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
     assert [(r["version"], r["name"]) for r in rows] == [(m.version, m.name) for m in known]
