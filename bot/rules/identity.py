@@ -56,6 +56,20 @@ def normalize_phone(text: str, default_region: str) -> str | None:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
+def phone_spellings(e164: str) -> list[str]:
+    """The ways staff write a stored number in a command: `+380501234567`, `380501234567` and the
+    national digits `0501234567` (spaces and dashes aside)."""
+    spellings = [e164, e164.removeprefix("+")]
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return spellings
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    if len(digits := "".join(ch for ch in national if ch.isdigit())) >= 7:  # not a short code's
+        spellings.append(digits)
+    return spellings
+
+
 def normalize_contact_phone(text: str, default_region: str) -> str | None:
     """The number of a contact shared from Telegram: international, but often sent without the '+'.
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,11 +34,17 @@ async def latest(q: Reader, limit: int) -> list[AuditEntry]:
     return [AuditEntry(from_db(r[0]), int(r[1]), r[2], r[3]) for r in rows]
 
 
-async def forget(tx: Tx, texts: Iterable[str]) -> None:
+async def forget(tx: Tx, texts: Sequence[str]) -> None:
     """Take these texts (a forgotten customer's id, username, phone, name, as staff may have typed them
-    in a command) out of every recorded action's detail."""
-    for text in texts:
-        await tx.execute(
-            "UPDATE audit_log SET detail = replace(detail, ?1, '[erased]') WHERE instr(detail, ?1) > 0",
-            (text,),
-        )
+    in a command) out of every recorded action's detail, where each stands as a whole: "1001" goes, but
+    not out of "100123", someone else's id."""
+    if not texts:
+        return
+    # Longest first, so that a text inside another (a number without its "+") does not cut it short.
+    ordered = sorted(texts, key=len, reverse=True)
+    whole = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")(?!\w)")
+    found = " OR ".join("instr(detail, ?) > 0" for _ in ordered)
+    cursor = await tx.execute(f"SELECT id, detail FROM audit_log WHERE {found}", ordered)
+    for id_, detail in await cursor.fetchall():
+        if (erased := whole.sub("[erased]", detail)) != detail:
+            await tx.execute("UPDATE audit_log SET detail = ? WHERE id = ?", (erased, id_))

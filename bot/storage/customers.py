@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.clock import from_db, to_db
 from bot.models import ConsentAction, ConsentEvent, ConsentState, Customer, TelegramProfile
+from bot.rules.identity import phone_spellings
 from bot.storage import audit, coupons, outbox, surveys
 from bot.storage.db import Database, Reader, Tx, fetch_packed, json_values
 
@@ -197,16 +198,13 @@ def identifying_texts(
     account_name: str | None,
 ) -> list[str]:
     """Texts that point at this person, as staff would type them: their Telegram id, username, phone
-    (in full and its last nine digits, which any local or international way of writing it contains) and
-    full name. A first name alone is left: it is other people's too."""
+    (international and national, see `phone_spellings`) and full name. A first name alone is left: it
+    is other people's too."""
     found = [str(user_id)]
     if username and len(username) >= 3:
         found.append(username)
     if phone:
-        found.append(phone)
-        digits = "".join(ch for ch in phone if ch.isdigit())
-        if len(digits) >= 9:
-            found.append(digits[-9:])
+        found += phone_spellings(phone)
     for name in (" ".join(part for part in (first_name, last_name) if part), account_name or ""):
         if len(name.split()) >= 2:
             found.append(name)

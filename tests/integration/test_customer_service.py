@@ -352,6 +352,8 @@ async def test_erase_takes_the_person_out_of_staff_commands_recorded_before(
         "1001",  # /customer 1001
         "0501112233",  # the phone as written locally
         "+380501112233 50",  # /points +380501112233 50
+        "380501112233",  # without its "+"
+        "10012 and 51001",  # other people's ids that contain theirs
         "@olena",
         "Олена Коваль",
         "1002",  # someone else: kept
@@ -364,8 +366,10 @@ async def test_erase_takes_the_person_out_of_staff_commands_recorded_before(
     details = [e.detail for e in await audit.latest(db, 20)][::-1]
     assert details == [
         "[erased]",
-        "0[erased]",
+        "[erased]",
         "[erased] 50",
+        "[erased]",
+        "10012 and 51001",
         "@[erased]",
         "[erased]",
         "1002",
@@ -375,7 +379,15 @@ async def test_erase_takes_the_person_out_of_staff_commands_recorded_before(
 
 def test_what_identifies_a_person_as_staff_would_type_it() -> None:
     texts = customers.identifying_texts(1001, "olena", "Олена", "Коваль", "+380501112233", "Олена К.")
-    assert texts == ["+380501112233", "Олена Коваль", "501112233", "Олена К.", "olena", "1001"]
+    assert texts == [
+        "+380501112233",
+        "380501112233",
+        "Олена Коваль",
+        "0501112233",
+        "Олена К.",
+        "olena",
+        "1001",
+    ]
     # Nothing but the id when nothing else is known; no short username, no single name.
     assert customers.identifying_texts(5, "ab", "Li", None, None, "Li") == ["5"]
 

@@ -13,6 +13,7 @@ from bot.rules.identity import (
     normalize_contact_phone,
     normalize_phone,
     parse_start_payload,
+    phone_spellings,
 )
 
 # -- /start payloads --------------------------------------------------------------------------------
@@ -151,3 +152,15 @@ def test_normalize_phone_is_idempotent_on_its_own_output(text: str, region: str,
 )
 def test_normalize_contact_phone(text: str, region: str, expected: str | None) -> None:
     assert normalize_contact_phone(text, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("e164", "spellings"),
+    [
+        ("+380501234567", ["+380501234567", "380501234567", "0501234567"]),
+        ("+14155552671", ["+14155552671", "14155552671", "4155552671"]),
+        ("+441234", ["+441234", "441234"]),  # national digits too short to stand for anyone
+    ],
+)
+def test_a_stored_phone_is_found_as_staff_write_it(e164: str, spellings: list[str]) -> None:
+    assert phone_spellings(e164) == spellings
