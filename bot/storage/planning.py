@@ -359,21 +359,21 @@ async def _customer_rows(
     q: Reader, shop_zone: ZoneInfo, sql: str, params: Sequence[Any]
 ) -> list[CustomerRow]:
     """The rows of `sql`, which selects `_SLICE_COLUMNS`, in id order (whatever order `sql` gives)."""
-    rows: list[Sequence[Any]]
+    rows: list[Any]
     if await _reals_come_back_from_text(q):
         # The slice as one JSON array, in one row: the connection's thread then takes Python's lock
         # (GIL) once, not once a customer. Row by row, it waited for the lock while the planner decided
         # the last slice, for longer than SQLite took. JSON keeps 15 digits of a REAL: the median gap
         # goes as text with 21, which this SQLite turns out exactly (checked once, below).
-        rows = list(await fetch_packed(q, sql, params, _SLICE_PACKED))
+        rows = await fetch_packed(q, sql, params, _SLICE_PACKED)
     else:
-        rows = list(await q.fetch_all(sql, params))
+        rows = await q.fetch_all(sql, params)
     # Mostly in order already (an aggregate keeps its subquery's order in practice, and the ids come
     # sorted), where sorting is one pass.
     rows.sort(key=_first)
-    zones: dict[str | None, ZoneInfo] = {None: shop_zone}
+    zones: dict[str, ZoneInfo] = {}
 
-    def zone_of(name: str | None) -> ZoneInfo:
+    def zone_of(name: str) -> ZoneInfo:
         if (zone := zones.get(name)) is None:
             zone = zones[name] = zone_or(name, shop_zone)
         return zone
