@@ -179,6 +179,7 @@ async def adjust(message: Message, command: CommandObject, loyalty: LoyaltyServi
     if not points_text.lstrip("+-").isdigit():
         await message.answer(tr("error-points-text", text=points_text[:20]))
         return
+    points = int(points_text)
     account = await loyalty.resolve_account(who)
     if account is None:
         await message.answer(tr("customer-not-found", query=who))
@@ -186,7 +187,7 @@ async def adjust(message: Message, command: CommandObject, loyalty: LoyaltyServi
     try:
         balance = await loyalty.adjust(
             account.id,
-            int(points_text),
+            points,
             reason,
             actor=f"staff:{message.chat.id}",
             operation_id=f"adjust:{message.chat.id}:{message.message_id}",
@@ -194,7 +195,6 @@ async def adjust(message: Message, command: CommandObject, loyalty: LoyaltyServi
     except LoyaltyError as exc:
         await message.answer(tr(exc.key, **exc.args_for_text))
         return
-    points = int(points_text)
     await message.answer(tr("adjust-done", points=points, shown=f"{points:+d}", balance=balance))
 
 
